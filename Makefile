@@ -1,0 +1,90 @@
+# mlstack.platform: the developer's and the CI's entry points.
+#   make demo        lab engine + images, lab hosts, site.yml on them
+#   make test        everything: venv, lab, lint, sanity, unit, integration, molecule
+#   make test-quick  static checks and unit tests only
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+BIN := $(VENV)/bin
+COLLECTIONS := $(CURDIR)/.ansible/collections
+COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/mlstack/platform
+SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+DEMO_HOSTS ?= 1
+
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help venv collection-link lab lab-down lint yamllint ansible-lint sanity unit \
+        integration molecule test test-quick demo demo-down build clean $(addprefix molecule-,$(SCENARIOS))
+
+help:
+	@echo "make demo | test | test-quick | lab | lab-down | build | molecule-<scenario>"
+	@echo "scenarios: $(SCENARIOS)"
+
+$(BIN)/molecule: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+	$(BIN)/pip install -q -r requirements.txt 2>&1 | grep -v '^WARNING: Location' || true
+	$(BIN)/python -c 'import ansible, molecule, testinfra, docker' 
+	touch $@
+
+venv: $(BIN)/molecule
+
+collection-link:
+	@mkdir -p $(dir $(COLLECTION_LINK))
+	@[ -L $(COLLECTION_LINK) ] || ln -sfn $(CURDIR) $(COLLECTION_LINK)
+
+lab:
+	tests/lab/lab.sh up
+
+lab-down:
+	tests/lab/lab.sh down
+
+yamllint: venv
+	$(BIN)/yamllint -s .
+
+ansible-lint: venv collection-link
+	$(BIN)/ansible-lint --profile production --offline
+
+lint: yamllint ansible-lint
+
+sanity: venv
+	tests/sanity.sh
+
+unit: venv
+	tests/unit/run.sh
+
+integration: venv lab collection-link
+	tests/integration/run.sh
+
+molecule: venv lab collection-link
+	@for s in $(SCENARIOS); do \
+	  echo "=== molecule test -s $$s"; \
+	  $(BIN)/molecule test -s $$s || exit 1; \
+	done
+
+$(addprefix molecule-,$(SCENARIOS)): molecule-%: venv lab collection-link
+	$(BIN)/molecule test -s $*
+
+test-quick: lint sanity unit
+
+test: venv lab test-quick integration molecule
+
+demo: venv lab collection-link
+	tests/lab/lab.sh hosts-up $(DEMO_HOSTS)
+	$(BIN)/ansible-playbook -i inventories/lab/hosts.yml playbooks/site.yml
+	$(BIN)/ansible-playbook -i inventories/lab/hosts.yml playbooks/verify.yml
+
+demo-down:
+	tests/lab/lab.sh hosts-down
+
+build: venv
+	$(BIN)/ansible-galaxy collection build --force --output-path build/
+
+clean:
+	rm -rf .ansible build tests/output .pytest_cache

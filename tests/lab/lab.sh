@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# The local lab: a real Docker Engine and the base images every test builds on.
+#
+#   lab.sh up            engine + base images (idempotent; seconds when all exist)
+#   lab.sh engine        install docker.io/debootstrap if missing, start dockerd if needed
+#   lab.sh images        build mlstack-lab/debian:bookworm and mlstack-lab/systemd:bookworm
+#   lab.sh hosts-up N    start N lab hosts (systemd containers) for `make demo`
+#   lab.sh hosts-down    remove the lab hosts
+#   lab.sh down          lab hosts down, and stop dockerd if this lab started it
+#
+# Facts behind the flags used here are in ../shared/ENVIRONMENT.md of the project.
+set -euo pipefail
+
+LAB_DIR=$(cd "$(dirname "$0")" && pwd)
+STATE_DIR=${MLSTACK_LAB_STATE:-/var/tmp/mlstack-lab}
+DEBIAN_MIRROR=${MLSTACK_LAB_MIRROR:-http://deb.debian.org/debian}
+SUITE=bookworm
+BASE_IMAGE=mlstack-lab/debian:${SUITE}
+SYSTEMD_IMAGE=mlstack-lab/systemd:${SUITE}
+LAB_NETWORK=mlstack-lab
+LAB_HOST_PREFIX=mlstack-lab-host
+
+# Debian's client (20.10) matches Debian's engine; fall back to whatever is on PATH.
+DOCKER=${DOCKER:-$( [ -x /usr/bin/docker ] && echo /usr/bin/docker || echo docker )}
+
+log() { printf '[lab] %s\n' "$*" >&2; }
+die() { printf '[lab] ERROR: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+install_packages() {
+  local missing=()
+  command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+  command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+  command -v ctr >/dev/null 2>&1 || missing+=(containerd)
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+engine_answers() { "$DOCKER" info >/dev/null 2>&1; }
+
+start_engine() {
+  if engine_answers; then
+    return 0
+  fi
+  mkdir -p "$STATE_DIR"
+  log "starting dockerd (log: $STATE_DIR/dockerd.log)"
+  as_root sh -c "nohup dockerd >'$STATE_DIR/dockerd.log' 2>&1 & echo \$! >'$STATE_DIR/dockerd.pid'"
+  local i
+  for i in $(seq 1 60); do
+    engine_answers && { log "dockerd is up (pid $(cat "$STATE_DIR/dockerd.pid"))"; return 0; }
+    sleep 1
+  done
+  tail -n 20 "$STATE_DIR/dockerd.log" >&2 || true
+  die "dockerd did not answer within 60 s"
+}
+
+image_exists() { "$DOCKER" image inspect "$1" >/dev/null 2>&1; }
+
+build_base_image() {
+  image_exists "$BASE_IMAGE" && return 0
+  local rootfs
+  rootfs=$(mktemp -d /var/tmp/mlstack-lab-rootfs.XXXXXX)
+  # shellcheck disable=SC2064
+  trap "as_root rm -rf '$rootfs'" RETURN
+  log "debootstrap --variant=minbase $SUITE (about 35 s)"
+  as_root debootstrap --variant=minbase "$SUITE" "$rootfs" "$DEBIAN_MIRROR" >"$STATE_DIR/debootstrap.log" 2>&1 \
+    || { tail -n 20 "$STATE_DIR/debootstrap.log" >&2; die "debootstrap failed"; }
+  as_root rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+  as_root tar -C "$rootfs" -c . | "$DOCKER" import \
+    --change 'CMD ["/bin/bash"]' --change 'ENV LANG=C.UTF-8' - "$BASE_IMAGE" >/dev/null
+  log "built $BASE_IMAGE"
+}
+
+build_systemd_image() {
+  image_exists "$SYSTEMD_IMAGE" && return 0
+  log "building $SYSTEMD_IMAGE"
+  "$DOCKER" build -q --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$SYSTEMD_IMAGE" "$LAB_DIR/images/systemd" >/dev/null
+  log "built $SYSTEMD_IMAGE"
+}
+
+# The systemd-container flags that work on these machines (no --privileged: see
+# ENVIRONMENT.md). Kept in step with molecule/base.yml.
+LAB_CAPS=(CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP
+  LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER
+  SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE
+  SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_OVERRIDE
+  MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ)
+
+hosts_up() {
+  local count=${1:-1} i name args=()
+  for c in "${LAB_CAPS[@]}"; do args+=(--cap-add "$c"); done
+  "$DOCKER" network inspect "$LAB_NETWORK" >/dev/null 2>&1 || "$DOCKER" network create "$LAB_NETWORK" >/dev/null
+  for i in $(seq 1 "$count"); do
+    name="$LAB_HOST_PREFIX$i"
+    if [ "$("$DOCKER" inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" = true ]; then
+      continue
+    fi
+    "$DOCKER" rm -f "$name" >/dev/null 2>&1 || true
+    log "starting lab host $name"
+    "$DOCKER" run -d --name "$name" --hostname "$name" --network "$LAB_NETWORK" \
+      --cap-drop ALL "${args[@]}" \
+      --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+      --cgroupns host -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
+      --tmpfs /run --tmpfs /run/lock \
+      -v "$name-docker:/var/lib/docker" \
+      --label mlstack-lab=host \
+      "$SYSTEMD_IMAGE" /lib/systemd/systemd >/dev/null
+  done
+  for i in $(seq 1 "$count"); do
+    name="$LAB_HOST_PREFIX$i"
+    local state=""
+    for _ in $(seq 1 60); do
+      state=$("$DOCKER" exec "$name" systemctl is-system-running 2>/dev/null || true)
+      case "$state" in running|degraded) break ;; esac
+      sleep 1
+    done
+    case "$state" in running|degraded) log "$name: systemd $state" ;; *) die "$name: systemd did not come up ($state)" ;; esac
+  done
+}
+
+hosts_down() {
+  local ids
+  ids=$("$DOCKER" ps -aq --filter label=mlstack-lab=host)
+  if [ -n "$ids" ]; then
+    # shellcheck disable=SC2086
+    "$DOCKER" rm -f $ids >/dev/null
+  fi
+  local vols
+  vols=$("$DOCKER" volume ls -q | grep "^$LAB_HOST_PREFIX" || true)
+  # shellcheck disable=SC2086
+  [ -z "$vols" ] || "$DOCKER" volume rm $vols >/dev/null
+}
+
+stop_engine() {
+  local pidfile="$STATE_DIR/dockerd.pid"
+  [ -f "$pidfile" ] || { log "dockerd was not started by the lab; leaving it"; return 0; }
+  local pid
+  pid=$(cat "$pidfile")
+  if kill -0 "$pid" 2>/dev/null; then
+    log "stopping dockerd (pid $pid)"
+    as_root kill "$pid"
+    for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+  fi
+  rm -f "$pidfile"
+}
+
+main() {
+  local cmd=${1:-up}
+  shift || true
+  mkdir -p "$STATE_DIR"
+  case "$cmd" in
+    engine) install_packages; start_engine ;;
+    images) start_engine; build_base_image; build_systemd_image ;;
+    up) install_packages; start_engine; build_base_image; build_systemd_image ;;
+    hosts-up) hosts_up "${1:-1}" ;;
+    hosts-down) hosts_down ;;
+    down) engine_answers && hosts_down; stop_engine ;;
+    *) die "unknown command '$cmd' (engine|images|up|hosts-up N|hosts-down|down)" ;;
+  esac
+}
+
+main "$@"
