@@ -20,7 +20,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help venv collection-link lab lab-down lint yamllint ansible-lint sanity unit \
-        integration molecule test test-quick demo demo-down build clean $(addprefix molecule-,$(SCENARIOS))
+        integration molecule test test-quick demo demo-down build build-check clean $(addprefix molecule-,$(SCENARIOS))
 
 help:
 	@echo "make demo | test | test-quick | lab | lab-down | build | molecule-<scenario>"
@@ -73,7 +73,7 @@ $(addprefix molecule-,$(SCENARIOS)): molecule-%: venv lab collection-link
 
 test-quick: lint sanity unit
 
-test: venv lab test-quick integration molecule
+test: venv lab test-quick build-check integration molecule
 
 demo: venv lab collection-link
 	tests/lab/lab.sh hosts-up $(DEMO_HOSTS)
@@ -85,6 +85,9 @@ demo-down:
 
 build: venv
 	$(BIN)/ansible-galaxy collection build --force --output-path build/
+
+build-check: venv
+	tests/build_check.sh
 
 clean:
 	rm -rf .ansible build tests/output .pytest_cache
