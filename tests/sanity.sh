@@ -46,10 +46,18 @@ work=$(mktemp -d /var/tmp/mlstack-sanity.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 dest=$work/ansible_collections/mlstack/platform
 mkdir -p "$dest"
-# Tracked files plus new files git does not ignore: what a commit would hold.
-(cd "$ROOT" && git ls-files -z --cached --others --exclude-standard) \
-  | (cd "$ROOT" && xargs -0 -I{} sh -c '[ -e "{}" ] && printf "%s\0" "{}" || true') \
-  | (cd "$ROOT" && tar --null -T - -cf -) | tar -C "$dest" -xf -
+# Tracked files plus new files git does not ignore: what a commit would hold. Outside a
+# git checkout (an unpacked tarball), everything but the local tool directories.
+list_files() {
+  if git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    git -C "$ROOT" ls-files -z --cached --others --exclude-standard \
+      | while IFS= read -r -d '' f; do [ -e "$ROOT/$f" ] && printf '%s\0' "$f"; done
+  else
+    (cd "$ROOT" && find . \( -path ./.venv -o -path ./.ansible -o -path ./.cache -o -path ./.git \
+      -o -path ./tests/output -o -path ./build -o -name __pycache__ \) -prune -o -type f -print0)
+  fi
+}
+list_files | (cd "$ROOT" && tar --null -T - -cf -) | tar -C "$dest" -xf -
 cd "$dest"
 git init -q . && git add -A >/dev/null 2>&1  # ansible-test lists files through git
 "$VENV/bin/ansible-test" sanity --local --python 3.11 --requirements --color no "$@"
