@@ -20,7 +20,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help venv collection-link lab lab-down lint yamllint ansible-lint sanity unit \
-        integration molecule test test-quick demo demo-down build build-check clean $(addprefix molecule-,$(SCENARIOS))
+        integration molecule test test-quick demo demo-down build build-check bench-image-import clean $(addprefix molecule-,$(SCENARIOS))
 
 help:
 	@echo "make demo | test | test-quick | lab | lab-down | build | molecule-<scenario>"
@@ -74,6 +74,10 @@ $(addprefix molecule-,$(SCENARIOS)): molecule-%: venv lab collection-link
 test-quick: lint sanity unit
 
 test: venv lab test-quick build-check integration molecule
+
+# Figures, not assertions: prints module vs `docker load -i` / `sha256sum` (docs/performance.md).
+bench-image-import: venv lab collection-link
+	$(BIN)/python benchmarks/image_import.py
 
 demo: venv lab collection-link
 	tests/lab/lab.sh hosts-up $(DEMO_HOSTS)
