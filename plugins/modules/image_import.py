@@ -249,6 +249,8 @@ images:
       sample: present
 """
 
+import typing as t
+
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
 from ansible_collections.mlstack.platform.plugins.module_utils._archive_sources import (
@@ -302,6 +304,15 @@ def connect(module: AnsibleModule) -> ImageEngine:
     return ContainerdEngine(command, params["containerd_namespace"], module.run_command)
 
 
+def imported_so_far(done: t.List[str], all_paths: t.Optional[t.List[str]]) -> str:
+    """Say which archives a failure left imported (each one completely)."""
+    if done:
+        return "imported completely before the failure: %s" % ", ".join(done)
+    if all_paths:
+        return "nothing was imported from %s" % ", ".join(all_paths)
+    return "nothing else was imported"
+
+
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
                            required_one_of=[("paths", "archives")])
@@ -317,6 +328,7 @@ def main() -> None:
     except (SourceError, ArchiveError) as exc:
         module.fail_json(msg=str(exc))
 
+    done = []  # archives whose import completed before a failure, for the message
     try:
         importer = ImageImporter(connect(module), params["checksum_mode"])
         plans = importer.plan(archives)
@@ -325,12 +337,14 @@ def main() -> None:
         if not module.check_mode:
             for plan in plans:
                 importer.apply(plan)
+                if plan.status != PRESENT:
+                    done.append(plan.archive.path)
         after = importer.names(plans, predicted=module.check_mode)
     except EngineError as exc:
-        module.fail_json(msg="%s engine: %s; nothing was imported from %s"
-                         % (params["engine"], exc, ", ".join(source.path for source in sources)))
+        module.fail_json(msg="%s engine: %s; %s"
+                         % (params["engine"], exc, imported_so_far(done, [source.path for source in sources])))
     except ImageImportError as exc:
-        module.fail_json(msg=str(exc))
+        module.fail_json(msg="%s; %s" % (exc, imported_so_far(done, None)) if done else str(exc))
 
     results = [plan.result() for plan in plans]
     result = dict(

@@ -115,6 +115,23 @@ def test_engine_failure_names_engine_and_archive(capsys, monkeypatch, setup):
                              % archives.path("a.tar"))
 
 
+def test_failure_on_a_later_archive_names_what_was_imported(capsys, monkeypatch, setup):
+    archives, engine, a, _b = setup
+    load = engine.load
+
+    def load_failing_on_b(path, reader=None):
+        if path.endswith("b.tar"):
+            engine.fail_load_after_images = 0
+        return load(path, reader)
+
+    monkeypatch.setattr(engine, "load", load_failing_on_b)
+    result = run_module(capsys, monkeypatch, {"paths": [archives.directory]}, engine)
+    assert result["failed"] is True
+    assert result["msg"].startswith("image archive %s: loading into fake failed" % archives.path("b.tar"))
+    assert result["msg"].endswith("imported completely before the failure: %s" % archives.path("a.tar"))
+    assert engine.find_image({a.id}) == a.id
+
+
 def test_paths_or_archives_required(capsys, monkeypatch):
     result = run_module(capsys, monkeypatch, {})
     assert result["failed"] is True
