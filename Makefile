@@ -13,6 +13,7 @@ COLLECTIONS := $(CURDIR)/.ansible/collections
 COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/mlstack/platform
 SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 DEMO_HOSTS ?= 1
+BENCH_HOSTS ?= 8
 
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
@@ -20,7 +21,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help venv collection-link lab lab-down lint yamllint ansible-lint sanity unit \
-        integration molecule test test-quick demo demo-down build build-check bench-image-import clean $(addprefix molecule-,$(SCENARIOS))
+        integration molecule test test-quick demo demo-down build build-check bench-image-import bench-site clean $(addprefix molecule-,$(SCENARIOS))
 
 help:
 	@echo "make demo | test | test-quick | lab | lab-down | build | molecule-<scenario>"
@@ -78,6 +79,10 @@ test: venv lab test-quick build-check integration molecule
 # Figures, not assertions: prints module vs `docker load -i` / `sha256sum` (docs/performance.md).
 bench-image-import: venv lab collection-link
 	$(BIN)/python benchmarks/image_import.py
+
+# Figures: site.yml first vs second run, and 1 vs 8 hosts (removes the lab hosts after).
+bench-site: venv lab collection-link
+	$(BIN)/python benchmarks/site_converge.py --hosts $(BENCH_HOSTS)
 
 demo: venv lab collection-link
 	tests/lab/lab.sh hosts-up $(DEMO_HOSTS)

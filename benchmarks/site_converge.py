@@ -1,0 +1,103 @@
+# Copyright: mlstack.platform developers
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""Converge figures of playbooks/site.yml on fresh lab hosts.
+
+Prints, measured in one run:
+- the first converge of one fresh lab host, and its second run (changed must be 0):
+  the ratio second / first (DESIGN.md: at most a third);
+- the first converge of N fresh lab hosts at once against that of one host
+  (DESIGN.md: eight hosts in at most 1.5x the time of one).
+
+Needs the lab (`make lab`) and the venv; run it with `make bench-site`. It starts and
+removes its own lab hosts (`tests/lab/lab.sh hosts-up/hosts-down`), so do not run it
+while `make demo` hosts are in use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LAB = ROOT / "tests" / "lab" / "lab.sh"
+RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+def lab(*args: str) -> None:
+    subprocess.run([str(LAB), *args], check=True)
+
+
+def write_inventory(directory: Path, hosts: int) -> Path:
+    """The lab inventory's settings, with docker_hosts = the first `hosts` lab hosts."""
+    shutil.copytree(ROOT / "inventories" / "lab" / "group_vars", directory / "group_vars")
+    inventory = {
+        "all": {
+            "children": {"docker_hosts": {"hosts": {f"mlstack-lab-host{n}": None for n in range(1, hosts + 1)}}},
+            "vars": {"ansible_connection": "community.docker.docker", "ansible_python_interpreter": "/usr/bin/python3"},
+        }
+    }
+    path = directory / "hosts.yml"
+    path.write_text(json.dumps(inventory, indent=2))  # JSON is YAML
+    return path
+
+
+def converge(inventory: Path, forks: int) -> tuple[float, dict[str, dict[str, int]]]:
+    """Run site.yml; return the wall time and each host's recap counts."""
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORKS=str(forks))
+    command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory),
+               str(ROOT / "playbooks" / "site.yml")]
+    started = time.monotonic()
+    run = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+    elapsed = time.monotonic() - started
+    if run.returncode != 0:
+        sys.stderr.write(run.stdout[-4000:] + run.stderr[-2000:])
+        raise SystemExit(f"site.yml failed on {inventory} (exit {run.returncode})")
+    recap = {
+        match.group(1): {"ok": int(match.group(2)), "changed": int(match.group(3)), "failed": int(match.group(5))}
+        for match in RECAP.finditer(run.stdout)
+    }
+    return elapsed, recap
+
+
+def fresh_hosts(count: int) -> None:
+    lab("hosts-down")
+    lab("hosts-up", str(count))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hosts", type=int, default=8, help="hosts for the scaling figure (default 8)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="mlstack-bench-site.") as work:
+        one = write_inventory(Path(work) / "one", 1)
+        many = write_inventory(Path(work) / "many", args.hosts)
+
+        fresh_hosts(1)
+        first, first_recap = converge(one, forks=1)
+        second, second_recap = converge(one, forks=1)
+        fresh_hosts(args.hosts)
+        scaled, scaled_recap = converge(many, forks=args.hosts)
+        lab("hosts-down")
+
+    changed_again = sum(host["changed"] for host in second_recap.values())
+    print("site.yml on fresh lab hosts (systemd containers; the plays that exist so far)")
+    print(f"  first converge, 1 fresh host : {first:7.1f} s  changed={sum(h['changed'] for h in first_recap.values())}")
+    print(f"  second run, same host        : {second:7.1f} s  changed={changed_again}")
+    print(f"  second / first               : {second / first:7.2f}   (goal <= 0.33, changed=0)")
+    print(f"  first converge, {args.hosts} fresh hosts: {scaled:7.1f} s  "
+          f"failed={sum(h['failed'] for h in scaled_recap.values())} hosts={len(scaled_recap)}")
+    print(f"  {args.hosts} hosts / 1 host            : {scaled / first:7.2f}   (goal <= 1.5)")
+    return 0 if changed_again == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
