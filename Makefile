@@ -17,6 +17,11 @@ BENCH_HOSTS ?= 8
 
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+# Molecule and ansible-lint install "the local collection" into $ANSIBLE_HOME/collections
+# unless a link there already points at the checkout. Keeping ANSIBLE_HOME in the checkout
+# makes that place our link, so every tool uses the working tree, never a stale copy in
+# ~/.ansible left by an earlier run.
+export ANSIBLE_HOME := $(CURDIR)/.ansible
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
