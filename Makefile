@@ -90,6 +90,7 @@ bench-site: venv lab collection-link
 	$(BIN)/python benchmarks/site_converge.py --hosts $(BENCH_HOSTS)
 
 demo: venv lab collection-link
+	tests/lab/lab.sh bundle
 	tests/lab/lab.sh hosts-up $(DEMO_HOSTS)
 	$(BIN)/ansible-playbook -i inventories/lab/hosts.yml playbooks/site.yml
 	$(BIN)/ansible-playbook -i inventories/lab/hosts.yml playbooks/verify.yml

@@ -6,6 +6,9 @@
 #   lab.sh images        build mlstack-lab/debian:bookworm and mlstack-lab/systemd:bookworm
 #   lab.sh hosts-up N    start N lab hosts (systemd containers) for `make demo`
 #   lab.sh hosts-down    remove the lab hosts
+#   lab.sh bundle        the lab's bundle for `make demo` in $STATE_DIR/bundle: the lab images
+#                        that stand for upstream service images, saved under the manifest's
+#                        archive names (images/offline_registry.tar, images/seaweedfs.tar)
 #   lab.sh down          lab hosts down, and stop dockerd if this lab started it
 #
 # Facts behind the flags used here are in ../shared/ENVIRONMENT.md of the project.
@@ -18,6 +21,8 @@ SUITE=bookworm
 BASE_IMAGE=mlstack-lab/debian:${SUITE}
 SYSTEMD_IMAGE=mlstack-lab/systemd:${SUITE}
 LAB_NETWORK=mlstack-lab
+# Fixed, so that inventories/lab can name it (postgres_hba_allowed_cidrs).
+LAB_SUBNET=${MLSTACK_LAB_SUBNET:-10.213.0.0/24}
 LAB_HOST_PREFIX=mlstack-lab-host
 
 # Debian's client (20.10) matches Debian's engine; fall back to whatever is on PATH.
@@ -92,10 +97,21 @@ LAB_CAPS=(CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SE
   SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_OVERRIDE
   MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ)
 
+ensure_network() {
+  local subnet
+  subnet=$("$DOCKER" network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}}' "$LAB_NETWORK" 2>/dev/null || true)
+  [ "$subnet" = "$LAB_SUBNET" ] && return 0
+  if [ -n "$subnet" ]; then
+    log "re-creating network $LAB_NETWORK with subnet $LAB_SUBNET (it had $subnet)"
+    "$DOCKER" network rm "$LAB_NETWORK" >/dev/null || die "network $LAB_NETWORK is in use: lab.sh hosts-down first"
+  fi
+  "$DOCKER" network create --subnet "$LAB_SUBNET" "$LAB_NETWORK" >/dev/null
+}
+
 hosts_up() {
   local count=${1:-1} i name args=()
   for c in "${LAB_CAPS[@]}"; do args+=(--cap-add "$c"); done
-  "$DOCKER" network inspect "$LAB_NETWORK" >/dev/null 2>&1 || "$DOCKER" network create "$LAB_NETWORK" >/dev/null
+  ensure_network
   for i in $(seq 1 "$count"); do
     name="$LAB_HOST_PREFIX$i"
     if [ "$("$DOCKER" inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" = true ]; then
@@ -150,6 +166,26 @@ stop_engine() {
   rm -f "$pidfile"
 }
 
+# The manifest's version of an image entry (roles/common/defaults/main.yml), read with awk
+# so that the lab needs no Python YAML library.
+manifest_image_field() {
+  awk -v entry="    $1:" -v field="      $2:" '
+    $0 == entry { inside = 1; next }
+    inside && /^    [a-z_]+:/ { inside = 0 }
+    inside && index($0, field) == 1 { sub(/^[^:]*: */, ""); gsub(/"/, ""); print; exit }
+  ' "$LAB_DIR/../../roles/common/defaults/main.yml"
+}
+
+make_bundle() {
+  local dir=$STATE_DIR/bundle version
+  mkdir -p "$dir/images" "$dir/python"
+  "$LAB_DIR/images/build.sh" --save-bundle "$dir"
+  version=$(manifest_image_field seaweedfs version)
+  [ -n "$version" ] || die "no images.seaweedfs.version in the manifest"
+  "$LAB_DIR/images/seaweedfs/build.sh" "$version" --save "$dir/images/seaweedfs.tar"
+  log "bundle ready in $dir"
+}
+
 main() {
   local cmd=${1:-up}
   shift || true
@@ -160,8 +196,9 @@ main() {
     up) install_packages; start_engine; build_base_image; build_systemd_image ;;
     hosts-up) hosts_up "${1:-1}" ;;
     hosts-down) hosts_down ;;
+    bundle) make_bundle ;;
     down) engine_answers && hosts_down; stop_engine ;;
-    *) die "unknown command '$cmd' (engine|images|up|hosts-up N|hosts-down|down)" ;;
+    *) die "unknown command '$cmd' (engine|images|up|hosts-up N|hosts-down|bundle|down)" ;;
   esac
 }
 

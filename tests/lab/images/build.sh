@@ -56,17 +56,7 @@ build_pypiserver() {
 
 # The archive's manifest.json names the image IDs; re-save only when they differ.
 save_bundle() {
-  local dir=$1/images archive ids want
-  archive=$dir/offline_registry.tar
-  want=$("$DOCKER" image inspect --format '{{.Id}}' "$REGISTRY_IMAGE" "$PYPISERVER_IMAGE" | sed 's/^sha256://' | sort)
-  if [ -f "$archive" ]; then
-    ids=$(tar -xOf "$archive" manifest.json | grep -o '"Config":"[^"]*"' | sed 's/.*"\([0-9a-f]\{64\}\)[^"]*"$/\1/' | sort)
-    [ "$ids" = "$want" ] && return 0
-  fi
-  mkdir -p "$dir"
-  log "saving $REGISTRY_IMAGE and $PYPISERVER_IMAGE to $archive"
-  "$DOCKER" save -o "$archive.tmp" "$REGISTRY_IMAGE" "$PYPISERVER_IMAGE"
-  mv "$archive.tmp" "$archive"
+  "$IMAGES_DIR/save.sh" "$1/images/offline_registry.tar" "$REGISTRY_IMAGE" "$PYPISERVER_IMAGE"
 }
 
 main() {

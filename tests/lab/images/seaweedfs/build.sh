@@ -65,10 +65,7 @@ main() {
     log "built $image"
   fi
   if [ "${2:-}" = --save ]; then
-    local archive=${3:?--save needs a file}
-    "$DOCKER" save -o "$archive.part" "$image"
-    mv "$archive.part" "$archive"
-    log "saved $image to $archive"
+    "$CONTEXT/../save.sh" "${3:?--save needs a file}" "$image"
   fi
 }
 
