@@ -18,6 +18,18 @@ import pytest
 from ansible_collections.mlstack.platform.plugins.module_utils._image_archive import read_archive
 from ansible_collections.mlstack.platform.plugins.module_utils._image_engine import EngineError, ImageEngine
 
+
+@pytest.fixture(autouse=True)
+def _module_side_warnings(monkeypatch):
+    """Modules run in-process here. Once anything imports Ansible's controller code (the
+    filter plugins' tests import ansible.errors), ansible-core flags the process as the
+    controller and AnsibleModule.warn() goes to the display instead of the module's
+    result. A real module runs in its own process on the target, where the flag is off:
+    keep it off for every test."""
+    from ansible.module_utils import _internal
+    monkeypatch.setattr(_internal, "is_controller", False)
+
+
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"

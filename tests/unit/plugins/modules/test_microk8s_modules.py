@@ -1,0 +1,134 @@
+# Copyright: mlstack.platform developers
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""microk8s_addons and microk8s_join_tokens end to end against microk8s-standin
+(tests/lab/standins/microk8s-standin: MicroK8s' CLI output formats with state in a JSON
+file; NOT MicroK8s, which cannot be had here). Its state, log and SNAP_DATA are put in
+a temporary directory; its call log shows which commands the modules ran."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.mlstack.platform.plugins.modules import microk8s_addons, microk8s_join_tokens
+
+STANDIN = os.path.join(os.path.dirname(__file__), "..", "..", "..", "lab", "standins", "microk8s-standin")
+
+
+@pytest.fixture
+def microk8s(tmp_path, monkeypatch):
+    """A wrapper that runs microk8s-standin with this interpreter and private state."""
+    monkeypatch.setenv("MICROK8S_STANDIN_STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("MICROK8S_STANDIN_LOG", str(tmp_path / "calls.log"))
+    monkeypatch.setenv("MICROK8S_STANDIN_SNAP_DATA", str(tmp_path / "snap"))
+    wrapper = tmp_path / "microk8s"
+    wrapper.write_text("#!/bin/sh\nexec '%s' '%s' \"$@\"\n" % (sys.executable, os.path.abspath(STANDIN)))
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    subprocess.run([str(wrapper), "install-hook"], check=True)
+
+    class Microk8s:
+        path = str(wrapper)
+
+        @staticmethod
+        def calls(command):
+            with open(tmp_path / "calls.log") as log:
+                return [c["argv"] for c in map(json.loads, log) if c["argv"][:1] == [command]]
+
+        @staticmethod
+        def add_members(*members):
+            state_file = tmp_path / "state" / "state.json"
+            state = json.loads(state_file.read_text())
+            state["members"] += [{"name": n, "role": r, "address": "192.0.2.%d" % i} for i, (n, r) in enumerate(members, 10)]
+            state_file.write_text(json.dumps(state))
+
+    return Microk8s()
+
+
+def run(capsys, module, args):
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            module.main()
+    return json.loads(capsys.readouterr().out)
+
+
+ADDONS = [{"name": "dns"}, {"name": "metallb", "config": "10.64.140.43-10.64.140.49"},
+          {"name": "gpu", "args": ["--gpu-operator-driver", "host"]}, {"name": "helm", "state": "disabled"}]
+
+
+def test_addons_check_mode_changes_nothing(capsys, microk8s):
+    result = run(capsys, microk8s_addons, {"addons": ADDONS, "microk8s_path": microk8s.path,
+                                           "_ansible_check_mode": True, "_ansible_diff": True})
+    assert result["changed"] is True
+    assert result["enabled"] == ["dns", "metallb", "nvidia"]
+    assert result["disabled"] == ["helm"]
+    assert "dns" in result["diff"]["after"]["enabled"] and "dns" not in result["diff"]["before"]["enabled"]
+    assert microk8s.calls("enable") == [] and microk8s.calls("disable") == []
+
+
+def test_addons_enable_once_then_nothing(capsys, microk8s):
+    result = run(capsys, microk8s_addons, {"addons": ADDONS, "microk8s_path": microk8s.path})
+    assert result["changed"] is True
+    assert microk8s.calls("disable") == [["disable", "helm"]]
+    assert microk8s.calls("enable") == [["enable", "dns"], ["enable", "metallb:10.64.140.43-10.64.140.49"],
+                                        ["enable", "nvidia", "--gpu-operator-driver", "host"]]
+    again = run(capsys, microk8s_addons, {"addons": ADDONS, "microk8s_path": microk8s.path})
+    assert again["changed"] is False and again["enabled"] == [] and again["disabled"] == []
+    assert len(microk8s.calls("enable")) == 3
+    assert [c for c in microk8s.calls("status") if "--wait-ready" in c]
+
+
+def test_addons_failure_names_the_addon_and_what_was_done(capsys, microk8s):
+    # metallb without a range fails in MicroK8s (it would prompt for one).
+    result = run(capsys, microk8s_addons, {"addons": [{"name": "dns"}, {"name": "metallb"}], "microk8s_path": microk8s.path})
+    assert result["failed"] is True
+    assert "microk8s enable metallb failed" in result["msg"]
+    assert result["enabled"] == ["dns"] and result["changed"] is True
+
+
+def test_addons_unknown_addon_fails_before_any_change(capsys, microk8s):
+    result = run(capsys, microk8s_addons, {"addons": [{"name": "dns"}, {"name": "knative"}], "microk8s_path": microk8s.path})
+    assert result["failed"] is True and "'knative' is not known" in result["msg"]
+    assert microk8s.calls("enable") == []
+
+
+NODES = [{"name": socket.gethostname().upper()}, {"name": "cp2"}, {"name": "w1", "role": "worker"}]
+
+
+def test_join_tokens_only_for_missing_nodes(capsys, microk8s):
+    check = run(capsys, microk8s_join_tokens, {"nodes": NODES, "microk8s_path": microk8s.path, "_ansible_check_mode": True})
+    assert check["changed"] is True and check["joins"] == {}
+    assert [m["name"] for m in check["missing"]] == ["cp2", "w1"]
+    assert microk8s.calls("add-node") == []
+
+    result = run(capsys, microk8s_join_tokens, {"nodes": NODES, "microk8s_path": microk8s.path})
+    assert result["changed"] is True
+    assert [m["name"] for m in result["members"]] == [socket.gethostname().lower()]
+    assert sorted(result["joins"]) == ["cp2", "w1"]
+    assert len(result["joins"]["cp2"]) == 1 and result["joins"]["w1"][1:] == ["--worker"]
+    assert result["joins"]["cp2"][0] != result["joins"]["w1"][0]
+    assert result["joins"]["cp2"][0].split(":")[1].startswith("25000/")
+    assert [c[:3] for c in microk8s.calls("add-node")] == [["add-node", "--format", "json"]] * 2
+
+    microk8s.add_members(("cp2", "control-plane"), ("w1", "worker"))
+    again = run(capsys, microk8s_join_tokens, {"nodes": NODES, "microk8s_path": microk8s.path})
+    assert again["changed"] is False and again["missing"] == [] and again["joins"] == {}
+    assert len(microk8s.calls("add-node")) == 2
+
+
+def test_join_tokens_address_not_offered(capsys, microk8s):
+    result = run(capsys, microk8s_join_tokens, {"nodes": NODES, "microk8s_path": microk8s.path, "join_address": "192.0.2.99"})
+    assert result["failed"] is True
+    assert "no connection string on 192.0.2.99" in result["msg"]
+
+
+def test_join_tokens_rejects_short_ttl(capsys, microk8s):
+    result = run(capsys, microk8s_join_tokens, {"nodes": NODES, "microk8s_path": microk8s.path, "token_ttl": 5})
+    assert result["failed"] is True and "token_ttl" in result["msg"]
