@@ -30,13 +30,14 @@ def registry_path(ref):
     return path + (":" + tag if has_tag and tag else "") + ("@" + digest if digest else "")
 
 
-def image_ref(entry, registry="", from_archive=False, digest=False):
+def image_ref(entry, registry="", from_archive=False, digest=False, with_tag=True):
     """``repository:tag`` of a manifest entry, rewritten to ``registry`` when one is set.
 
     ``from_archive``: the image is loaded from an archive, which carries the upstream
     name, so the reference is never rewritten. ``digest``: append the entry's
     ``@sha256:...`` (only for upstream references: a site registry re-pushes images, and
-    a digest of a manifest list is not the digest of what was pushed)."""
+    a digest of a manifest list is not the digest of what was pushed). ``with_tag=False``:
+    the repository alone, for charts that take repository and tag apart."""
     if not isinstance(entry, dict):
         raise AnsibleFilterError(
             "image_ref: expected a manifest entry (a dict with repository and tag), got %s"
@@ -52,8 +53,12 @@ def image_ref(entry, registry="", from_archive=False, digest=False):
         raise AnsibleFilterError("image_ref: %s" % exc)
     registry = to_text(registry or "").strip().rstrip("/")
     if registry and not from_archive:
-        return registry + "/" + registry_path(repository) + ":" + tag
+        repository = registry + "/" + registry_path(repository)
+    if not with_tag:
+        return repository
     ref = repository + ":" + tag
+    if registry and not from_archive:
+        return ref
     if digest and entry.get("digest"):
         ref += "@" + to_text(entry["digest"])
     return ref

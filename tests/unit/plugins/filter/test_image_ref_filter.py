@@ -51,6 +51,12 @@ def test_rewritten_to_the_site_registry():
     assert image_ref(entry, "registry.site:5000/", digest=True) == "registry.site:5000/library/registry:3.1.0"
 
 
+def test_repository_alone():
+    entry = {"repository": "docker.io/pachyderm/pachd", "tag": "2.12.2", "digest": "sha256:" + "d" * 64}
+    assert image_ref(entry, with_tag=False) == "docker.io/pachyderm/pachd"
+    assert image_ref(entry, "registry.site:5000", with_tag=False) == "registry.site:5000/pachyderm/pachd"
+
+
 def test_archives_keep_their_upstream_name():
     entry = {"repository": "docker.io/chrislusf/seaweedfs", "tag": "4.48_large_disk"}
     assert image_ref(entry, "registry.site:5000", from_archive=True) == "docker.io/chrislusf/seaweedfs:4.48_large_disk"
