@@ -62,7 +62,7 @@ VARS = inventory_vars()
 
 def test_the_inventories_set_variables():
     assert len(VARS) > 40
-    assert {"lab", "single_node", "multi_node", "airgap"} <= {p.split("/")[1] for p, _ in VARS}
+    assert {"lab", "single_node", "multi_node", "airgap"} <= {path.split("/")[1] for path, dummy in VARS}
 
 
 @pytest.mark.parametrize("path,name", VARS, ids=[f"{p}:{n}" for p, n in VARS])

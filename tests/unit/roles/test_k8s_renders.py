@@ -518,7 +518,7 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize("extra,expected", BAD_INPUTS, ids=[next(iter(e)) for e, _ in BAD_INPUTS])
+@pytest.mark.parametrize("extra,expected", BAD_INPUTS, ids=[next(iter(e)) for e, dummy in BAD_INPUTS])
 def test_bad_input_fails_naming_the_variable(tmp_path: Path, extra: dict[str, Any], expected: str) -> None:
     creds = tmp_path / "credentials"
     _seed_credentials(creds)
