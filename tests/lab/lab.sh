@@ -8,7 +8,8 @@
 #   lab.sh hosts-down    remove the lab hosts
 #   lab.sh bundle        the lab's bundle for `make demo` in $STATE_DIR/bundle: the lab images
 #                        that stand for upstream service images, saved under the manifest's
-#                        archive names (images/offline_registry.tar, images/seaweedfs.tar)
+#                        archive names (images/offline_registry.tar, images/seaweedfs.tar),
+#                        and Label Studio's wheelhouse (python/label_studio/)
 #   lab.sh down          lab hosts down, and stop dockerd if this lab started it
 #
 # Facts behind the flags used here are in ../shared/ENVIRONMENT.md of the project.
@@ -183,6 +184,8 @@ make_bundle() {
   version=$(manifest_image_field seaweedfs version)
   [ -n "$version" ] || die "no images.seaweedfs.version in the manifest"
   "$LAB_DIR/images/seaweedfs/build.sh" "$version" --save "$dir/images/seaweedfs.tar"
+  # Label Studio's wheelhouse, resolved for the lab hosts' Python (python/label_studio/).
+  "$LAB_DIR/wheelhouse.sh" label_studio "$dir/python/label_studio"
   log "bundle ready in $dir"
 }
 
