@@ -68,11 +68,10 @@ unit: venv
 integration: venv lab collection-link
 	tests/integration/run.sh
 
+# Every scenario, MOLECULE_JOBS at a time (logs in .cache/molecule-logs/).
+MOLECULE_JOBS ?= 2
 molecule: venv lab collection-link
-	@for s in $(SCENARIOS); do \
-	  echo "=== molecule test -s $$s"; \
-	  $(BIN)/molecule test -s $$s || exit 1; \
-	done
+	MOLECULE_JOBS=$(MOLECULE_JOBS) BIN=$(BIN) tests/molecule_all.sh
 
 $(addprefix molecule-,$(SCENARIOS)): molecule-%: venv lab collection-link
 	$(BIN)/molecule test -s $*
