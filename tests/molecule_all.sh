@@ -48,23 +48,21 @@ run_one() {
 start=$(date +%s)
 declare -A pids=()
 failed=()
-for s in "${scenarios[@]}"; do
-  while [ "${#pids[@]}" -ge "$JOBS" ]; do
-    wait -n -p done_pid
-    rc=$?
-    [ "$rc" -eq 0 ] || failed+=("${pids[$done_pid]}")
-    unset "pids[$done_pid]"
-  done
-  echo "=== molecule $s: started"
-  run_one "$s" &
-  pids[$!]=$s
-done
-while [ "${#pids[@]}" -gt 0 ]; do
+# Waits for one running scenario to end and records whether it failed.
+reap_one() {
+  local done_pid rc
   wait -n -p done_pid
   rc=$?
   [ "$rc" -eq 0 ] || failed+=("${pids[$done_pid]}")
   unset "pids[$done_pid]"
+}
+for s in "${scenarios[@]}"; do
+  while [ "${#pids[@]}" -ge "$JOBS" ]; do reap_one; done
+  echo "=== molecule $s: started"
+  run_one "$s" &
+  pids[$!]=$s
 done
+while [ "${#pids[@]}" -gt 0 ]; do reap_one; done
 echo "=== molecule: ${#scenarios[@]} scenarios, $JOBS at a time, $(( $(date +%s) - start )) s"
 if [ "${#failed[@]}" -gt 0 ]; then
   echo "=== molecule: FAILED: ${failed[*]}"
