@@ -9,11 +9,11 @@
 #                             already holds that image)
 #   FLAVOUR=nautilus build.sh TAG [--save F]
 #
-# The build context is a temporary directory holding the Dockerfile, entrypoint,
-# gitlab-rails, gitlab_rails_standin and offline-setup of this directory,
+# The build context is a temporary directory holding the Dockerfile, entrypoint, wrapper,
+# mlreef-wrapper, gitlab-rails, gitlab_rails_standin and offline-setup of this directory,
 # tests/lab/standins/gitlab-standin and gitlab-api-standin
-# (tests/unit/plugins/gitlab_standin/api.py). apt inside `docker build` installs python3
-# and curl from Debian's mirror. Needs the lab engine and
+# (tests/unit/plugins/gitlab_standin/api.py); FLAVOUR is the Dockerfile's target. apt inside
+# `docker build` installs python3 and curl from Debian's mirror. Needs the lab engine and
 # mlstack-lab/debian:bookworm (tests/lab/lab.sh up).
 set -euo pipefail
 
@@ -39,15 +39,15 @@ main() {
   context=$(mktemp -d)
   # shellcheck disable=SC2064
   trap "rm -rf '$context'" EXIT
-  cp "$HERE/Dockerfile" "$HERE/entrypoint" "$HERE/gitlab-rails" "$HERE/gitlab_rails_standin" \
-     "$HERE/offline-setup" "$STANDINS/gitlab-standin" "$context/"
+  cp "$HERE/Dockerfile" "$HERE/entrypoint" "$HERE/wrapper" "$HERE/mlreef-wrapper" "$HERE/gitlab-rails" \
+     "$HERE/gitlab_rails_standin" "$HERE/offline-setup" "$STANDINS/gitlab-standin" "$context/"
   cp "$API" "$context/gitlab_api_standin.py"
-  digest=$(cd "$context" && cat Dockerfile entrypoint gitlab-rails gitlab_rails_standin offline-setup \
-           gitlab-standin gitlab_api_standin.py | sha256sum | cut -d' ' -f1)
+  digest=$(cd "$context" && cat Dockerfile entrypoint wrapper mlreef-wrapper gitlab-rails gitlab_rails_standin \
+           offline-setup gitlab-standin gitlab_api_standin.py | sha256sum | cut -d' ' -f1)
   if [ "$("$DOCKER" image inspect --format '{{ index .Config.Labels "org.mlstack.context-sha256" }}' \
           "$image" 2>/dev/null)" != "$digest" ]; then
     log "building $image"
-    "$DOCKER" build -q --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "FLAVOUR=$FLAVOUR" \
+    "$DOCKER" build -q --build-arg "BASE_IMAGE=$BASE_IMAGE" --target "$FLAVOUR" \
       --label "org.mlstack.context-sha256=$digest" -t "$image" "$context" >/dev/null
     log "built $image"
   fi
