@@ -1,0 +1,361 @@
+# Copyright: mlstack.platform developers
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""The artifact layer: which artifacts of the manifest a site needs (DESIGN.md).
+
+One function answers "what does this host need", from the manifest
+(``mlstack_artifacts``), the host's inventory groups, the switches of the roles it runs
+and its target (``<distribution>-<release>``). ``playbooks/bundle.yml`` bundles the union
+over every host of the inventory; the roles fetch through ``common``'s entry points, which
+refuse an artifact that is not in their host's list. Both read this module, so what is
+bundled is what is installed.
+
+An artifact is a dict ``{id, kind, key[, target]}``; ``id`` is ``<kind>/<key>`` or
+``<kind>/<key>@<target>`` for per-target kinds (debs, wheels). See docs/bundle-format.md.
+
+Pure Python (no Ansible imports): the lookup plugin feeds it plain data.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
+
+KINDS = ("image", "debs", "wheels", "snap", "chart", "collection", "controller")
+PER_TARGET = ("debs", "wheels")
+
+# The variables each rule reads, by role: a role's default comes from its
+# defaults/main.yml (the lookup reads it), so no default is stated twice.
+SWITCHES: Dict[str, List[str]] = {
+    "docker_host": ["docker_host_source", "docker_host_gpu"],
+    "offline_registry": ["offline_registry_pypi_enabled"],
+    "postgres": [],
+    "minio": ["minio_engine"],
+    "label_studio": ["label_studio_install"],
+    "gitlab": [],
+    "nautilus": [],
+    "gitlab_runner": ["gitlab_runner_install"],
+    "microk8s_gpu": ["microk8s_gpu_nvidia"],
+    "determined": ["determined_enabled", "determined_db_mode"],
+    "seldon": ["seldon_enabled"],
+    "pachyderm": ["pachyderm_enabled"],
+}
+
+# Inventory group -> role (site.yml's plays). The Helm apps run on the first host of
+# k8s_control_plane only.
+GROUP_ROLES: Dict[str, List[str]] = {
+    "docker_hosts": ["docker_host"],
+    "registry": ["offline_registry"],
+    "postgres": ["postgres"],
+    "object_store": ["minio"],
+    "labeling": ["label_studio"],
+    "gitlab": ["gitlab"],
+    "nautilus": ["nautilus"],
+    "gitlab_runners": ["gitlab_runner"],
+    "k8s_control_plane": ["microk8s_gpu"],
+    "k8s_workers": ["microk8s_gpu"],
+}
+HELM_APP_ROLES = ["determined", "seldon", "pachyderm"]
+
+
+class ArtifactError(ValueError):
+    """A manifest, inventory or target that the artifact layer cannot work with."""
+
+
+def artifact_id(kind: str, key: str, target: Optional[str] = None) -> str:
+    if kind not in KINDS:
+        raise ArtifactError("unknown artifact kind %r (known: %s)" % (kind, ", ".join(KINDS)))
+    if kind in PER_TARGET:
+        if not target:
+            raise ArtifactError("artifact %s/%s needs a target" % (kind, key))
+        return "%s/%s@%s" % (kind, key, target)
+    return "%s/%s" % (kind, key)
+
+
+def parse_id(value: str) -> Dict[str, str]:
+    match = re.match(r"^([a-z]+)/([A-Za-z0-9_.-]+)(?:@([a-z0-9.-]+))?$", value or "")
+    if not match or match.group(1) not in KINDS:
+        raise ArtifactError("not an artifact id: %r (kind/key or kind/key@target)" % (value,))
+    kind, key, target = match.groups()
+    if (kind in PER_TARGET) != bool(target):
+        raise ArtifactError("artifact id %r: %s %s a target" % (
+            value, kind, "needs" if kind in PER_TARGET else "takes no"))
+    out = {"id": value, "kind": kind, "key": key}
+    if target:
+        out["target"] = target
+    return out
+
+
+def target_name(distribution: str, release: str) -> str:
+    """``debian-bookworm`` from facts (Debian, bookworm)."""
+    return "%s-%s" % (str(distribution).strip().lower(), str(release).strip().lower())
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "on", "y")
+
+
+def _section(manifest: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    section = manifest.get(name) or {}
+    if not isinstance(section, Mapping):
+        raise ArtifactError("mlstack_artifacts.%s must be a mapping" % name)
+    return section
+
+
+def _entry(manifest: Mapping[str, Any], kind: str, key: str) -> Mapping[str, Any]:
+    section = {"image": "images", "debs": "debs", "wheels": "wheels", "snap": "snaps",
+               "chart": "charts"}.get(kind)
+    if section is None:
+        return {}
+    entries = _section(manifest, section)
+    if key not in entries:
+        raise ArtifactError("mlstack_artifacts.%s has no entry %r" % (section, key))
+    return entries[key] or {}
+
+
+def check_target(manifest: Mapping[str, Any], target: str) -> Mapping[str, Any]:
+    targets = _section(manifest, "targets")
+    if target not in targets:
+        raise ArtifactError(
+            "target %r is not covered by the manifest (mlstack_artifacts.targets: %s)"
+            % (target, ", ".join(sorted(targets)) or "none"))
+    return targets[target]
+
+
+def deb_packages(manifest: Mapping[str, Any], key: str, target: str,
+                 major: str = "") -> List[str]:
+    """The apt package names (with ``=version`` pins) of deb set ``key`` on ``target``.
+
+    An entry's ``version`` pins every package of the set; ``major_versions`` (keyed by
+    release) appends ``-<major>`` to each name (PostgreSQL), ``major`` overrides it;
+    ``pinned`` lists the only packages the version applies to (docker-ce)."""
+    entry = _entry(manifest, "debs", key)
+    packages = list(entry.get("packages") or [])
+    if not packages:
+        raise ArtifactError("mlstack_artifacts.debs.%s lists no packages" % key)
+    release = target.split("-", 1)[1] if "-" in target else target
+    majors = entry.get("major_versions")
+    if majors is not None:
+        chosen = str(major or majors.get(release) or "")
+        if not chosen:
+            raise ArtifactError(
+                "mlstack_artifacts.debs.%s.major_versions has none for %s" % (key, release))
+        packages = ["%s-%s" % (name, chosen) for name in packages]
+    version = str(entry.get("version") or "")
+    if version:
+        pinned = entry.get("pinned")
+        packages = [
+            "%s=%s" % (name, version) if (pinned is None or name in pinned) else name
+            for name in packages]
+    return packages
+
+
+class HostView:
+    """What the rules may read of one host: its groups, its switches, its target."""
+
+    def __init__(self, name: str, groups: Iterable[str], switches: Mapping[str, Any],
+                 target: str, first_control_plane: bool = False):
+        self.name = name
+        self.groups = set(groups)
+        self.switches = dict(switches)
+        self.target = target
+        self.first_control_plane = first_control_plane
+
+    def get(self, variable: str) -> Any:
+        if variable not in self.switches:
+            raise ArtifactError("%s: switch %s was not given to the artifact layer"
+                                % (self.name, variable))
+        return self.switches[variable]
+
+    def roles(self) -> List[str]:
+        roles: List[str] = []
+        for group, group_roles in GROUP_ROLES.items():
+            if group in self.groups:
+                roles.extend(r for r in group_roles if r not in roles)
+        if self.first_control_plane:
+            roles.extend(HELM_APP_ROLES)
+        return roles
+
+
+Rule = Callable[[HostView], List[tuple]]
+
+
+def _docker_host(host: HostView) -> List[tuple]:
+    source = host.get("docker_host_source")
+    if source not in ("distro", "upstream"):
+        raise ArtifactError("%s: docker_host_source must be distro or upstream, got %r"
+                            % (host.name, source))
+    needs = [("debs", "docker_" + source), ("debs", "docker_python")]
+    if source == "upstream":
+        needs.append(("debs", "apt_repository_tools"))
+    # auto: whether the host has GPUs is known only on the host, so the bundle carries
+    # the toolkit for it; never: it does not.
+    if str(host.get("docker_host_gpu")) in ("auto", "always"):
+        needs.append(("debs", "nvidia_container_toolkit"))
+    return needs
+
+
+def _offline_registry(host: HostView) -> List[tuple]:
+    needs = [("image", "registry"), ("debs", "offline_registry_tools")]
+    if _truthy(host.get("offline_registry_pypi_enabled")):
+        needs.append(("image", "pypiserver"))
+    return needs
+
+
+def _postgres(host: HostView) -> List[tuple]:
+    return [("debs", "postgresql"), ("debs", "postgresql_ansible")]
+
+
+def _minio(host: HostView) -> List[tuple]:
+    engine = host.get("minio_engine")
+    if engine not in ("minio", "seaweedfs"):
+        raise ArtifactError("%s: minio_engine must be minio or seaweedfs, got %r"
+                            % (host.name, engine))
+    return [("image", engine), ("debs", "s3_python")]
+
+
+def _label_studio(host: HostView) -> List[tuple]:
+    install = host.get("label_studio_install")
+    if install == "venv":
+        return [("wheels", "label_studio"), ("debs", "label_studio_venv")]
+    if install == "container":
+        return [("image", "label_studio")]
+    raise ArtifactError("%s: label_studio_install must be venv or container, got %r"
+                        % (host.name, install))
+
+
+def _gitlab(host: HostView) -> List[tuple]:
+    return [("image", "gitlab_ce")]
+
+
+def _nautilus(host: HostView) -> List[tuple]:
+    return [("image", "nautilus")]
+
+
+def _gitlab_runner(host: HostView) -> List[tuple]:
+    install = host.get("gitlab_runner_install")
+    if install == "container":
+        needs = [("image", "gitlab_runner")]
+    elif install == "package":
+        needs = [("debs", "gitlab_runner"), ("debs", "apt_repository_tools")]
+    else:
+        raise ArtifactError("%s: gitlab_runner_install must be container or package, got %r"
+                            % (host.name, install))
+    return needs + [("image", "gitlab_runner_helper"), ("image", "gitlab_runner_job")]
+
+
+def _microk8s_gpu(host: HostView) -> List[tuple]:
+    needs = [("snap", "microk8s")]
+    if host.target.startswith("debian-"):
+        needs.append(("debs", "snapd"))
+    nvidia = host.get("microk8s_gpu_nvidia")
+    if str(nvidia) == "auto" or (str(nvidia) != "auto" and _truthy(nvidia)):
+        needs.append(("chart", "gpu_operator"))
+    return needs
+
+
+def _helm_app(app: str, images: List[str]) -> Rule:
+    def rule(host: HostView) -> List[tuple]:
+        if not _truthy(host.get(app + "_enabled")):
+            return []
+        return ([("chart", app), ("debs", "helm_apps_python")]
+                + [("image", key) for key in images])
+    return rule
+
+
+def _determined(host: HostView) -> List[tuple]:
+    needs = _helm_app("determined", ["determined_master", "determined_task_environment"])(host)
+    if needs and host.get("determined_db_mode") == "chart":
+        needs.append(("image", "determined_postgres"))
+    return needs
+
+
+def _seldon(host: HostView) -> List[tuple]:
+    needs = _helm_app("seldon", ["seldon_core_operator", "seldon_core_executor",
+                                 "seldon_storage_initializer"])(host)
+    return [("chart", "seldon_core_operator") if n == ("chart", "seldon") else n for n in needs]
+
+
+RULES: Dict[str, Rule] = {
+    "docker_host": _docker_host,
+    "offline_registry": _offline_registry,
+    "postgres": _postgres,
+    "minio": _minio,
+    "label_studio": _label_studio,
+    "gitlab": _gitlab,
+    "nautilus": _nautilus,
+    "gitlab_runner": _gitlab_runner,
+    "microk8s_gpu": _microk8s_gpu,
+    "determined": _determined,
+    "seldon": _seldon,
+    "pachyderm": _helm_app("pachyderm", ["pachyderm_pachd", "pachyderm_worker"]),
+}
+
+
+def _images_of_chart_apps(manifest: Mapping[str, Any], app: str) -> List[str]:
+    """Images the manifest marks as deployed by a Helm app (``app: <role>``) beyond
+    the ones its rule names (e.g. Pachyderm's etcd, pgbouncer, console)."""
+    return sorted(key for key, entry in _section(manifest, "images").items()
+                  if isinstance(entry, Mapping) and entry.get("app") == app)
+
+
+def host_artifacts(manifest: Mapping[str, Any], host: HostView) -> List[Dict[str, str]]:
+    """The artifacts one host needs, sorted by id, each once."""
+    if host.roles():
+        check_target(manifest, host.target)
+    ids: Dict[str, Dict[str, str]] = {}
+    for role in host.roles():
+        needs = list(RULES[role](host))
+        if role in HELM_APP_ROLES and needs:
+            needs += [("image", key) for key in _images_of_chart_apps(manifest, role)]
+        for kind, key in needs:
+            _entry(manifest, kind, key)  # fails naming a key the manifest lacks
+            value = artifact_id(kind, key, host.target if kind in PER_TARGET else None)
+            ids[value] = parse_id(value)
+    return [ids[k] for k in sorted(ids)]
+
+
+def site_artifacts(manifest: Mapping[str, Any], hosts: Iterable[HostView],
+                   controller_target: str = "", collection: str = "") -> List[Dict[str, Any]]:
+    """The union over every host, each artifact with the hosts that need it. The site
+    registry's hosts hold every image of the site; the controller kit and the
+    collection are added when ``controller_target`` / ``collection`` are given."""
+    merged: Dict[str, Dict[str, Any]] = {}
+    hosts = list(hosts)
+    for host in hosts:
+        for artifact in host_artifacts(manifest, host):
+            entry = merged.setdefault(artifact["id"], dict(artifact, hosts=[]))
+            entry["hosts"].append(host.name)
+    registry_hosts = [h.name for h in hosts if "registry" in h.groups]
+    if registry_hosts:
+        for entry in merged.values():
+            if entry["kind"] == "image":
+                entry["hosts"] = sorted(set(entry["hosts"]) | set(registry_hosts))
+    if controller_target:
+        check_target(manifest, controller_target)
+        for kind, key in (("debs", "controller"), ("wheels", "controller")):
+            value = artifact_id(kind, key, controller_target)
+            merged.setdefault(value, dict(parse_id(value), hosts=[]))
+    if collection:
+        value = artifact_id("collection", collection)
+        merged.setdefault(value, dict(parse_id(value), hosts=[]))
+    for entry in merged.values():
+        entry["hosts"] = sorted(set(entry["hosts"]))
+    return [merged[k] for k in sorted(merged)]
+
+
+def image_refs(manifest: Mapping[str, Any], artifacts: Iterable[Mapping[str, Any]]) -> Dict[str, str]:
+    """``{id: upstream repository:tag}`` of the image artifacts (the name each has in
+    the bundle's OCI layout)."""
+    out = {}
+    for artifact in artifacts:
+        if artifact["kind"] != "image":
+            continue
+        entry = _entry(manifest, "image", artifact["key"])
+        repository, tag = entry.get("repository"), entry.get("tag")
+        if not repository or not tag:
+            raise ArtifactError("mlstack_artifacts.images.%s lacks repository or tag"
+                                % artifact["key"])
+        out[artifact["id"]] = "%s:%s" % (repository, tag)
+    return out
