@@ -1,0 +1,123 @@
+# Copyright: mlstack.platform developers
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""bundle_seal on real bundles with a real key: the result passes the real `sha256sum -c`
+and `gpgv`; a re-seal of an unchanged bundle reads nothing and changes nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+from bundle_maker import Key, cache_dir, keys, make_bundle, seal, sealed, write  # noqa: F401 (fixtures)
+
+
+def test_seal_passes_sha256sum_and_gpgv(sealed, keys, tmp_path):
+    root, records = sealed
+    check = subprocess.run(["sha256sum", "--strict", "-c", "SHA256SUMS"], cwd=root, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "MANIFEST.json: OK" in check.stdout
+    listed = [line.split("  ", 1)[1] for line in open(os.path.join(root, "SHA256SUMS")).read().splitlines()]
+    assert listed == sorted(listed) and len(listed) == 15
+    keyring = str(tmp_path / "site.gpg")
+    subprocess.run(["gpg", "--batch", "--yes", "--output", keyring, "--dearmor", keys["site"].public], check=True)
+    good = subprocess.run(["gpgv", "--keyring", keyring, os.path.join(root, "SHA256SUMS.sig"),
+                           os.path.join(root, "SHA256SUMS")], capture_output=True, text=True)
+    assert good.returncode == 0, good.stderr
+    assert open(os.path.join(root, "SHA256SUMS.sig")).read().startswith("-----BEGIN PGP SIGNATURE-----")
+    manifest = json.load(open(os.path.join(root, "MANIFEST.json")))
+    assert manifest["format"] == 1 and manifest["collection"] == {"name": "mlstack.platform", "version": "0.1.0"}
+    assert sorted(manifest["files"]) == sorted(path for path in listed if path != "MANIFEST.json")
+    assert [a["id"] for a in manifest["artifacts"]] == sorted(r["id"] for r in records)
+    debs = [a for a in manifest["artifacts"] if a["kind"] == "debs"][0]
+    assert debs["target"] == "debian-bookworm" and "ref" not in debs
+    assert not [name for name in os.listdir(root) if name.startswith(".mlstack-tmp-")]
+
+
+def test_reseal_unchanged_reads_nothing_and_keeps_bytes(capsys, sealed, keys, cache_dir):
+    root, records = sealed
+    before = {name: open(os.path.join(root, name), "rb").read() for name in ("MANIFEST.json", "SHA256SUMS",
+                                                                          "SHA256SUMS.sig")}
+    result = seal(capsys, root, records, keys["site"], cache_dir)
+    assert result["changed"] is False and result["bytes_hashed"] == 0, result
+    assert result["fingerprint"] == keys["site"].fingerprint
+    after = {name: open(os.path.join(root, name), "rb").read() for name in before}
+    assert after == before
+
+
+def test_reseal_after_change_hashes_only_the_changed_file(capsys, sealed, keys, cache_dir):
+    root, records = sealed
+    chart = os.path.join(root, records[3]["files"][0])
+    with open(chart, "wb") as stream:
+        stream.write(b"another chart" * 100)
+    result = seal(capsys, root, records, keys["site"], cache_dir, _ansible_diff=True)
+    assert result["changed"] is True
+    assert result["bytes_hashed"] == 1300
+    subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=root, check=True)
+
+
+def test_new_signing_key_reseals(capsys, sealed, keys, cache_dir):
+    root, records = sealed
+    result = seal(capsys, root, records, keys["other"], cache_dir)
+    assert result["changed"] is True and result["fingerprint"] == keys["other"].fingerprint
+
+
+def test_check_mode_writes_nothing(capsys, tmp_path, keys, cache_dir):
+    root = str(tmp_path / "b")
+    os.makedirs(root)
+    records = make_bundle(root)
+    result = seal(capsys, root, records, keys["site"], cache_dir, _ansible_check_mode=True)
+    assert result["changed"] is True
+    assert not os.path.exists(os.path.join(root, "MANIFEST.json"))
+    assert not os.path.exists(cache_dir)
+
+
+def test_missing_artifact_files_and_temp_files_are_named_and_nothing_written(capsys, tmp_path, keys, cache_dir):
+    root = str(tmp_path / "b")
+    os.makedirs(root)
+    records = make_bundle(root)
+    os.unlink(os.path.join(root, records[3]["files"][0]))
+    records[2]["files"].append("apt/debian-bookworm/absent_1.0_amd64.deb")
+    write(root, "images/oci/blobs/sha256/abc.part", b"half a download")
+    result = seal(capsys, root, records, keys["site"], cache_dir)
+    assert result["failed"] is True
+    lines = result["msg"].splitlines()
+    assert lines[0] == "cannot seal %s:" % root
+    assert "artifact chart/seldon: file charts/seldon-core-operator-1.17.1.tgz does not exist in %s" % root in lines
+    assert any("apt/debian-bookworm/absent_1.0_amd64.deb does not exist" in line for line in lines)
+    assert any(line.startswith("images/oci/blobs/sha256/abc.part: a temporary file") for line in lines)
+    assert not os.path.exists(os.path.join(root, "MANIFEST.json"))
+
+
+def test_bad_records_are_refused_naming_the_artifact(capsys, tmp_path, keys, cache_dir):
+    root = str(tmp_path / "b")
+    os.makedirs(root)
+    records = make_bundle(root)
+    bad = dict(records[2], id="debs/postgresql")
+    result = seal(capsys, root, [bad], keys["site"], cache_dir)
+    assert result["failed"] and "artifacts[1] (debs/postgresql)" in result["msg"]
+    image = dict(records[0], ref=None)
+    result = seal(capsys, root, [image], keys["site"], cache_dir)
+    assert result["failed"] and "an image needs its ref" in result["msg"]
+    escape = dict(records[3], files=["../outside"])
+    result = seal(capsys, root, [escape], keys["site"], cache_dir)
+    assert result["failed"] and "../outside is not a plain relative path" in result["msg"]
+    result = seal(capsys, root, records + [records[3]], keys["site"], cache_dir)
+    assert result["failed"] and "id chart/seldon is given twice" in result["msg"]
+    result = seal(capsys, str(tmp_path / "nowhere"), records, keys["site"], cache_dir)
+    assert result["failed"] and result["msg"] == "bundle directory %s does not exist" % (tmp_path / "nowhere")
+    result = seal(capsys, root, records, keys["site"], cache_dir, signing_key=str(tmp_path / "no.key"))
+    assert result["failed"] and result["msg"] == "signing key %s does not exist" % (tmp_path / "no.key")
+    assert not os.path.exists(os.path.join(root, "MANIFEST.json"))
+
+
+def test_passphrase_protected_key(capsys, tmp_path, cache_dir):
+    key = Key(str(tmp_path), "guarded", passphrase="correct horse")
+    root = str(tmp_path / "b")
+    os.makedirs(root)
+    records = make_bundle(root, size=512)
+    result = seal(capsys, root, records, key, cache_dir, passphrase="wrong")
+    assert result["failed"] and "cannot sign" in result["msg"] and key.secret in result["msg"]
+    assert not os.path.exists(os.path.join(root, "SHA256SUMS.sig"))
+    result = seal(capsys, root, records, key, cache_dir, passphrase="correct horse")
+    assert result["changed"] is True, result
