@@ -78,6 +78,11 @@ class HashingReader:
         self.bytes_read += len(chunk)
         return chunk
 
+    def drain(self) -> None:
+        """Read (and hash) what the consumer left unread, e.g. tar padding."""
+        while self.read(CHUNK_SIZE):
+            pass
+
     def close(self) -> None:
         self._stream.close()
 

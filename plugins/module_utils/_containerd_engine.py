@@ -17,7 +17,6 @@ import subprocess
 import tempfile
 import typing as t
 
-from ansible_collections.mlstack.platform.plugins.module_utils._checksum import CHUNK_SIZE, HashingReader
 from ansible_collections.mlstack.platform.plugins.module_utils._image_engine import EngineError, ImageEngine
 
 DEFAULT_ADDRESS = "/run/containerd/containerd.sock"
@@ -92,7 +91,10 @@ class ContainerdEngine(ImageEngine):
                 return name
         return None
 
-    def load(self, path: str, reader: t.Optional[HashingReader] = None) -> None:
+    def load(self, path: str, reader: t.Optional[t.Any] = None) -> None:
+        """Import the file, or stream ``reader`` into ``ctr images import -``. When the
+        reader fails (a damaged blob of a layout), ctr gets a cut stream and fails,
+        and the reader's error is raised once ctr has ended."""
         if reader is None:
             self._ctr("images", "import", path)
             return
@@ -107,18 +109,38 @@ class ContainerdEngine(ImageEngine):
                     process.stdin.write(chunk)
             except BrokenPipeError:
                 pass  # ctr stopped reading: its exit status says why
-            finally:
-                try:
-                    process.stdin.close()
-                except BrokenPipeError:
-                    pass
-            rc = process.wait()
-            while reader.read(CHUNK_SIZE):
-                pass  # the tar padding ctr did not need still counts for the checksum
+            except BaseException:
+                self._end(process)
+                raise
+            self._end(process)
+            rc = process.returncode
+            reader.drain()  # e.g. tar padding ctr did not need still counts for a checksum
             if rc != 0:
                 output.seek(0)
                 message = output.read().decode("utf-8", "replace").strip()
                 raise EngineError("%s failed (rc=%d): %s" % (" ".join(argv), rc, message))
+
+    @staticmethod
+    def _end(process: "subprocess.Popen[bytes]") -> None:
+        try:
+            process.stdin.close()  # type: ignore[union-attr]
+        except BrokenPipeError:
+            pass
+        process.wait()
+
+    def content_state(self) -> t.Optional[t.Set[str]]:
+        return {line.strip() for line in self._ctr("content", "list", "--quiet").splitlines() if line.strip()}
+
+    def discard_new_content(self, before: t.Set[str]) -> t.List[str]:
+        """Remove the blobs a failed import wrote (ctr's lease ends with the command,
+        so they would only wait for containerd's garbage collector)."""
+        try:
+            leftover = sorted(self.content_state() - before)  # type: ignore[operator]
+            if leftover:
+                self._ctr("content", "remove", *leftover)
+        except EngineError as exc:
+            return ["cannot remove the content the failed import left: %s" % exc]
+        return []
 
     def tag(self, source: str, ref: str) -> None:
         self._ctr("images", "tag", "--force", source, ref)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import traceback
 import typing as t
 
-from ansible_collections.mlstack.platform.plugins.module_utils._checksum import HashingReader
 from ansible_collections.mlstack.platform.plugins.module_utils._image_engine import EngineError, ImageEngine
 from ansible_collections.mlstack.platform.plugins.module_utils._image_ref import (
     InvalidReference,
@@ -42,6 +41,7 @@ def _split(ref: str) -> t.Tuple[str, str]:
 
 class DockerEngine(ImageEngine):
     name = "docker"
+    wants_docker_archive = True
 
     def __init__(self, docker_host: str = DEFAULT_DOCKER_HOST, timeout: int = 300,
                  client: t.Any = None) -> None:
@@ -80,7 +80,7 @@ class DockerEngine(ImageEngine):
         found = sorted(digests & self._ids)
         return found[0] if found else None
 
-    def load(self, path: str, reader: t.Optional[HashingReader] = None) -> None:
+    def load(self, path: str, reader: t.Optional[t.Any] = None) -> None:
         stream = reader if reader is not None else open(path, "rb")  # pylint: disable=consider-using-with
         try:
             for message in self._client.load_image(stream, quiet=True) or []:

@@ -32,10 +32,20 @@ from ansible_collections.mlstack.platform.plugins.module_utils._image_ref import
     looks_like_reference,
     normalize,
 )
+from ansible_collections.mlstack.platform.plugins.module_utils._oci_layout import (
+    BlobStore,
+    LayoutError,
+    LayoutImage,
+    TarStore,
+    open_layout,
+    read_images,
+    select,
+)
 
 FORMAT_DOCKER = "docker-save"
 FORMAT_DOCKER_OCI = "docker-save-oci"
 FORMAT_OCI = "oci"
+FORMAT_LAYOUT = "oci-layout"
 
 MAX_JSON_SIZE = 32 * 1024 * 1024
 ANNOTATION_IMAGE_NAME = "io.containerd.image.name"
@@ -77,15 +87,35 @@ class ArchiveImage:
 
 
 @dataclass
+class OciSource:
+    """The OCI view of an archive or layout, from which a stream can be built:
+    where the blobs are and the images' manifests."""
+
+    store: BlobStore
+    images: t.List[LayoutImage]
+
+    def images_for(self, ids: t.Iterable[str]) -> t.List[LayoutImage]:
+        wanted = set(ids)
+        return [image for image in self.images if image.config.digest in wanted or image.manifest.digest in wanted
+                or (image.index is not None and image.index.digest in wanted)]
+
+
+@dataclass
 class ImageArchive:
     path: str
     format: str
     size: int
     images: t.List[ArchiveImage]
+    oci: t.Optional[OciSource] = None
 
     @property
     def refs(self) -> t.List[str]:
         return [ref for image in self.images for ref in image.refs]
+
+    @property
+    def what(self) -> str:
+        """How messages name it: ``image archive PATH`` or ``image layout DIR``."""
+        return "image layout %s" % self.path if self.format == FORMAT_LAYOUT else "image archive %s" % self.path
 
 
 class _TarIndex:
@@ -306,6 +336,7 @@ def read_archive(path: str) -> ImageArchive:
         tar = _TarIndex(path)
     except OSError as exc:
         raise ArchiveError(path, "cannot read the file (%s)" % exc)
+    oci = None
     try:
         if tar.has("manifest.json"):
             images = _read_docker_manifest(tar)
@@ -319,11 +350,43 @@ def read_archive(path: str) -> ImageArchive:
         elif tar.has("index.json"):
             images = _oci_images(tar)
             archive_format = FORMAT_OCI
+            oci = _oci_source(tar)
         else:
             raise ArchiveError(path, "not an image archive: it has neither manifest.json (docker save) "
                                "nor index.json (OCI layout)")
         if not images:
             raise ArchiveError(path, "the archive holds no image")
-        return ImageArchive(path=path, format=archive_format, size=tar.size, images=images)
+        return ImageArchive(path=path, format=archive_format, size=tar.size, images=images, oci=oci)
     finally:
         tar.close()
+
+
+def _oci_source(tar: _TarIndex) -> OciSource:
+    """The archive's images as an OCI layout inside the tar (blobs by offset), so that
+    they can be streamed to an engine that cannot read OCI archives."""
+    members = {name: (member.offset_data, member.size) for name, member in tar.members.items() if member.isreg()}
+    store = TarStore(tar.path, members)
+    try:
+        return OciSource(store, read_images(store))
+    except LayoutError as exc:
+        raise ArchiveError(tar.path, str(exc).split(": ", 1)[-1])
+
+
+def layout_images(images: t.Sequence[LayoutImage]) -> t.List[ArchiveImage]:
+    """ArchiveImages (as the importer plans them) for a layout's images; entries with
+    the same config are one image with several names."""
+    merged: t.Dict[str, ArchiveImage] = {}
+    for image in images:
+        archive_image = merged.setdefault(image.config.digest, ArchiveImage(id=image.config.digest))
+        archive_image.digests |= image.digests
+        archive_image.add_refs([image.ref] if image.ref else [])
+    return list(merged.values())
+
+
+def read_layout(path: str, refs: t.Optional[t.Sequence[str]] = None) -> ImageArchive:
+    """The images ``refs`` (all named ones when None) of the OCI layout directory at
+    ``path``, from its index.json and manifests; raises LayoutError."""
+    store = open_layout(path)
+    chosen = select(store, read_images(store), refs)
+    return ImageArchive(path=path, format=FORMAT_LAYOUT, size=0, images=layout_images(chosen),
+                        oci=OciSource(store, chosen))

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.mlstack.platform.plugins.module_utils._checksum import HashingReader
-
 
 class EngineError(Exception):
     """The engine is unreachable or refused an operation; the message says which."""
@@ -23,6 +21,9 @@ class ImageEngine:
     """
 
     name = "engine"
+    # True for an engine that is given a docker-archive built from an OCI layout
+    # (the Docker Engine: before version 25 it cannot load OCI archives).
+    wants_docker_archive = False
 
     def refresh(self) -> None:
         """Read the engine's image list again (after a change)."""
@@ -40,9 +41,21 @@ class ImageEngine:
         ``digests``, or None when the engine does not have it."""
         raise NotImplementedError
 
-    def load(self, path: str, reader: t.Optional[HashingReader] = None) -> None:
-        """Stream the archive at ``path`` (through ``reader`` when given) into the engine."""
+    def load(self, path: str, reader: t.Optional[t.Any] = None) -> None:
+        """Stream the archive at ``path``, or ``reader`` when given (a HashingReader of
+        the file, or a LayoutStream built for it), into the engine."""
         raise NotImplementedError
+
+    def content_state(self) -> t.Optional[t.Set[str]]:
+        """What the engine's content store holds before a load, for
+        :meth:`discard_new_content`; None for an engine that keeps no content of a
+        failed load."""
+        return None
+
+    def discard_new_content(self, before: t.Set[str]) -> t.List[str]:
+        """Remove content a failed load left behind (not in ``before``); returns
+        problems, one line each."""
+        return []
 
     def tag(self, source: str, ref: str) -> None:
         raise NotImplementedError

@@ -6,6 +6,11 @@ Per image of an archive the plan says ``present`` (the engine has the image unde
 every name the archive gives it), ``retagged`` (the engine has the image, some names
 are missing or name another image) or ``loaded`` (the engine lacks the image). An
 archive is streamed into the engine only when one of its images must be loaded.
+
+An OCI layout (or an OCI archive for the Docker Engine, which before version 25
+cannot load one) is not streamed as it is: a tar stream holding only the images to
+load is built from its blobs (_image_stream), each blob verified against its digest
+while it streams.
 """
 
 from __future__ import annotations
@@ -14,8 +19,24 @@ import typing as t
 from dataclasses import dataclass, field
 
 from ansible_collections.mlstack.platform.plugins.module_utils._checksum import HashingReader, file_sha256
-from ansible_collections.mlstack.platform.plugins.module_utils._image_archive import ArchiveImage, ImageArchive
+from ansible_collections.mlstack.platform.plugins.module_utils._image_archive import (
+    FORMAT_LAYOUT,
+    FORMAT_OCI,
+    ArchiveImage,
+    ImageArchive,
+)
 from ansible_collections.mlstack.platform.plugins.module_utils._image_engine import EngineError, ImageEngine
+from ansible_collections.mlstack.platform.plugins.module_utils._image_stream import (
+    DOCKER_ARCHIVE,
+    OCI_ARCHIVE,
+    LayoutStream,
+)
+from ansible_collections.mlstack.platform.plugins.module_utils._oci_layout import (
+    LayoutError,
+    LayoutImage,
+    check_present,
+    verify_blobs,
+)
 
 PRESENT = "present"
 RETAGGED = "retagged"
@@ -66,7 +87,7 @@ class ArchivePlan:
 
 
 def _failure(plan: ArchivePlan, problem: str) -> ImageImportError:
-    return ImageImportError("image archive %s: %s" % (plan.archive.path, problem))
+    return ImageImportError("%s: %s" % (plan.archive.what, problem))
 
 
 class ImageImporter:
@@ -88,15 +109,44 @@ class ImageImporter:
         return [ArchivePlan(archive, sha256, [self._plan_image(image) for image in archive.images])
                 for archive, sha256 in archives]
 
+    def stream_shape(self, archive: ImageArchive) -> t.Optional[str]:
+        """The shape of the stream built for ``archive``, or None when the file itself
+        is streamed."""
+        if archive.oci is None:
+            return None
+        if archive.format == FORMAT_LAYOUT:
+            return DOCKER_ARCHIVE if self.engine.wants_docker_archive else OCI_ARCHIVE
+        if archive.format == FORMAT_OCI and self.engine.wants_docker_archive:
+            return DOCKER_ARCHIVE
+        return None
+
+    def _images_to_stream(self, plan: ArchivePlan) -> t.List[LayoutImage]:
+        assert plan.archive.oci is not None
+        return plan.archive.oci.images_for(p.image.id for p in plan.images if p.status == LOADED)
+
     def verify_before(self, plans: t.Sequence[ArchivePlan]) -> None:
-        """Hash, before anything changes, every archive that will be used and has an
-        expected digest (in ``while`` mode only those that are not streamed)."""
+        """Check, before anything changes, what will be used: the blobs a built stream
+        needs (present with the right size; in ``before`` mode also hashed), and the
+        expected digest of every archive file that will be used (in ``while`` mode only
+        of those not streamed as they are)."""
+        for plan in plans:
+            if plan.status == LOADED and self.stream_shape(plan.archive):
+                assert plan.archive.oci is not None
+                images = self._images_to_stream(plan)
+                try:
+                    if self.checksum_mode == CHECKSUM_BEFORE:
+                        verify_blobs(plan.archive.oci.store, images)
+                        plan.sha256_verified = plan.archive.format == FORMAT_LAYOUT
+                    else:
+                        check_present(plan.archive.oci.store, images)
+                except LayoutError as exc:
+                    raise ImageImportError("%s; nothing was loaded from it" % exc)
         if self.checksum_mode == CHECKSUM_NEVER:
             return
         for plan in plans:
             if plan.sha256 is None or plan.status == PRESENT:
                 continue
-            if self.checksum_mode == CHECKSUM_WHILE and plan.status == LOADED:
+            if self.checksum_mode == CHECKSUM_WHILE and plan.status == LOADED and not self.stream_shape(plan.archive):
                 continue
             try:
                 plan.actual_sha256 = file_sha256(plan.archive.path)
@@ -121,22 +171,34 @@ class ImageImporter:
         self._engine_changed = True
         before = dict(self.engine.refs())
         present_before = {image.id for image in plan.archive.images if self.engine.find_image(image.digests)}
+        content_before = self.engine.content_state() if plan.status == LOADED else None
         try:
             if plan.status == LOADED:
                 self._load(plan)
             self.engine.refresh()
             self._point_names(plan)
             self._recheck(plan)
-        except (EngineError, ImageImportError) as exc:
+        except (EngineError, ImageImportError, LayoutError) as exc:
             problems = self._rollback(plan, before, present_before)
+            if content_before is not None:
+                problems.extend(self.engine.discard_new_content(content_before))
             message = str(exc)
-            if not message.startswith("image archive "):
-                message = "image archive %s: loading into %s failed: %s" % (plan.archive.path, self.engine.name, message)
+            if isinstance(exc, LayoutError):
+                message += "; nothing of it is left in the engine"
+            elif not message.startswith(("image archive ", "image layout ")):
+                message = "%s: loading into %s failed: %s" % (plan.archive.what, self.engine.name, message)
             if problems:
                 message += "; undoing the partial import also failed: " + "; ".join(problems)
             raise ImageImportError(message)
 
     def _load(self, plan: ArchivePlan) -> None:
+        shape = self.stream_shape(plan.archive)
+        if shape is not None:
+            assert plan.archive.oci is not None
+            with LayoutStream(plan.archive.oci.store, self._images_to_stream(plan), shape) as stream:
+                self.engine.load(plan.archive.path, stream)
+            plan.sha256_verified = plan.sha256_verified or plan.archive.format == FORMAT_LAYOUT
+            return
         if self.checksum_mode == CHECKSUM_WHILE and plan.sha256 is not None:
             with HashingReader(plan.archive.path) as reader:
                 self.engine.load(plan.archive.path, reader)
@@ -173,11 +235,26 @@ class ImageImporter:
                 raise _failure(plan, "after the import the engine does not have image %s%s"
                                % (image.id, " as " + ", ".join(wrong) if wrong else ""))
 
+    def _names_to_undo(self, plan: ArchivePlan, before: t.Dict[str, str]) -> t.List[str]:
+        """The archive's names, and any name that appeared during the import and holds
+        one of its images (an engine may add names of its own)."""
+        digests: t.Set[str] = set()
+        for image in plan.archive.images:
+            digests |= image.digests
+        refs = list(plan.archive.refs)
+        for ref, key in sorted(self.engine.refs().items()):
+            if ref not in before and ref not in refs and self.engine.image_digests(key) & digests:
+                refs.append(ref)
+        return refs
+
     def _rollback(self, plan: ArchivePlan, before: t.Dict[str, str], present_before: t.Set[str]) -> t.List[str]:
+        """Point every name back at what it named before (or remove it), then remove
+        every image of the archive that was not there before: whatever names it got, no
+        image of a failed import stays (not even one that no name points at)."""
         problems = []
         try:
             self.engine.refresh()
-            for ref in plan.archive.refs:
+            for ref in self._names_to_undo(plan, before):
                 old, new = before.get(ref), self.engine.refs().get(ref)
                 if old == new:
                     continue
@@ -189,10 +266,14 @@ class ImageImporter:
                 except EngineError as exc:
                     problems.append(str(exc))
             self.engine.refresh()
+            removed = False
             for image in plan.archive.images:
                 key = self.engine.find_image(image.digests)
-                if image.id not in present_before and key is not None and not image.refs:
+                if image.id not in present_before and key is not None:
                     self.engine.remove_image(key)
+                    removed = True
+            if removed:
+                self.engine.refresh()
         except EngineError as exc:
             problems.append(str(exc))
         return problems

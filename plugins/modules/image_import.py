@@ -264,13 +264,18 @@ from ansible_collections.mlstack.platform.plugins.module_utils._docker_engine im
     HAS_DOCKER,
     DockerEngine,
 )
-from ansible_collections.mlstack.platform.plugins.module_utils._image_archive import ArchiveError, read_archive
+from ansible_collections.mlstack.platform.plugins.module_utils._image_archive import (
+    ArchiveError,
+    read_archive,
+    read_layout,
+)
 from ansible_collections.mlstack.platform.plugins.module_utils._image_engine import EngineError, ImageEngine
 from ansible_collections.mlstack.platform.plugins.module_utils._image_import import (
     PRESENT,
     ImageImporter,
     ImageImportError,
 )
+from ansible_collections.mlstack.platform.plugins.module_utils._oci_layout import LayoutError
 
 ARGUMENT_SPEC = dict(
     paths=dict(type="list", elements="path"),
@@ -280,6 +285,8 @@ ARGUMENT_SPEC = dict(
         sha256=dict(type="str"),
         images=dict(type="list", elements="str", default=[]),
     )),
+    layout=dict(type="path"),
+    images=dict(type="list", elements="str"),
     sha256sums=dict(type="path"),
     checksum_mode=dict(type="str", choices=["before", "while", "never"], default="before"),
     engine=dict(type="str", choices=["docker", "containerd", "microk8s"], default="docker"),
@@ -315,18 +322,24 @@ def imported_so_far(done: t.List[str], all_paths: t.Optional[t.List[str]]) -> st
 
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
-                           required_one_of=[("paths", "archives")])
+                           required_one_of=[("paths", "archives", "layout")],
+                           required_by={"images": "layout"})
     params = module.params
     try:
-        sources = collect_sources(params["paths"] or [], params["patterns"], params["archives"] or [],
-                                  params["sha256sums"])
+        sources = []
+        if params["paths"] or params["archives"]:
+            sources = collect_sources(params["paths"] or [], params["patterns"], params["archives"] or [],
+                                      params["sha256sums"])
         archives = []
         for source in sources:
             archive = read_archive(source.path)
             check_required_images(source, archive)
             archives.append((archive, source.sha256))
-    except (SourceError, ArchiveError) as exc:
+        if params["layout"]:
+            archives.append((read_layout(params["layout"], params["images"]), None))
+    except (SourceError, ArchiveError, LayoutError) as exc:
         module.fail_json(msg=str(exc))
+    all_paths = [archive.path for archive, dummy in archives]
 
     done = []  # archives whose import completed before a failure, for the message
     try:
@@ -341,10 +354,11 @@ def main() -> None:
                     done.append(plan.archive.path)
         after = importer.names(plans, predicted=module.check_mode)
     except EngineError as exc:
-        module.fail_json(msg="%s engine: %s; %s"
-                         % (params["engine"], exc, imported_so_far(done, [source.path for source in sources])))
+        module.fail_json(msg="%s engine: %s; %s" % (params["engine"], exc, imported_so_far(done, all_paths)),
+                         changed=bool(done))
     except ImageImportError as exc:
-        module.fail_json(msg="%s; %s" % (exc, imported_so_far(done, None)) if done else str(exc))
+        module.fail_json(msg="%s; %s" % (exc, imported_so_far(done, None)) if done else str(exc),
+                         changed=bool(done))
 
     results = [plan.result() for plan in plans]
     result = dict(
