@@ -34,17 +34,40 @@ def missing_images(keys, refs, present):
     return missing
 
 
-def deb_packages(manifest, key, target, major=""):
-    """The apt package names (``name=version`` where pinned) of deb set ``key`` for
-    ``target`` (e.g. debian-bookworm): what the roles install and bundle.yml bundles."""
+def image_mode(offline, registry="", archive="", source="auto"):
+    """Where a role's missing images come from (common's entry point `image`):
+    ``archive`` when an archive is given, ``pull`` online or through a site registry
+    (``registry``: every image of the bundle is pushed there), ``layout`` (the bundle's OCI
+    layout) offline without one. ``source`` other than auto wins."""
+    source = str(source or "auto")
+    if source not in ("auto", "pull", "layout", "archive"):
+        raise AnsibleFilterError("image_mode: source must be auto, pull, layout or archive, got %r" % source)
+    if source != "auto":
+        return source
+    if archive:
+        return "archive"
+    offline = offline if isinstance(offline, bool) else str(offline).lower() in ("1", "true", "yes", "on")
+    return "pull" if (not offline or registry) else "layout"
+
+
+def deb_packages(manifest, keys, target, major=""):
+    """The apt package names (``name=version`` where pinned) of the deb set(s) ``keys``
+    (a key or a list of keys) for ``target`` (e.g. debian-bookworm), each name once: what
+    the roles install and bundle.yml bundles."""
+    keys = [keys] if isinstance(keys, str) else list(keys or [])
+    names = []
     try:
-        return _artifacts.deb_packages(manifest, key, target, major=str(major or ""))
+        for key in keys:
+            for name in _artifacts.deb_packages(manifest, key, target, major=str(major or "")):
+                if name not in names:
+                    names.append(name)
     except _artifacts.ArtifactError as exc:
         raise AnsibleFilterError("deb_packages: %s" % exc)
+    return names
 
 
 class FilterModule:
     """mlstack.platform's artifact-layer filters."""
 
     def filters(self):
-        return {"missing_images": missing_images, "deb_packages": deb_packages}
+        return {"missing_images": missing_images, "deb_packages": deb_packages, "image_mode": image_mode}

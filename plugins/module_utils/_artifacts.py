@@ -301,7 +301,7 @@ def _images_of_chart_apps(manifest: Mapping[str, Any], app: str) -> List[str]:
 
 
 def host_artifacts(manifest: Mapping[str, Any], host: HostView) -> List[Dict[str, str]]:
-    """The artifacts one host needs, sorted by id, each once."""
+    """The artifacts one host needs, sorted by id, each once, with the roles that use it."""
     if host.roles():
         check_target(manifest, host.target)
     ids: Dict[str, Dict[str, str]] = {}
@@ -312,7 +312,9 @@ def host_artifacts(manifest: Mapping[str, Any], host: HostView) -> List[Dict[str
         for kind, key in needs:
             _entry(manifest, kind, key)  # fails naming a key the manifest lacks
             value = artifact_id(kind, key, host.target if kind in PER_TARGET else None)
-            ids[value] = parse_id(value)
+            entry = ids.setdefault(value, dict(parse_id(value), roles=[]))
+            if role not in entry["roles"]:
+                entry["roles"].append(role)
     return [ids[k] for k in sorted(ids)]
 
 
@@ -325,8 +327,9 @@ def site_artifacts(manifest: Mapping[str, Any], hosts: Iterable[HostView],
     hosts = list(hosts)
     for host in hosts:
         for artifact in host_artifacts(manifest, host):
-            entry = merged.setdefault(artifact["id"], dict(artifact, hosts=[]))
+            entry = merged.setdefault(artifact["id"], dict(artifact, hosts=[], roles=[]))
             entry["hosts"].append(host.name)
+            entry["roles"] = sorted(set(entry["roles"]) | set(artifact["roles"]))
     registry_hosts = [h.name for h in hosts if "registry" in h.groups]
     if registry_hosts:
         for entry in merged.values():
@@ -336,10 +339,10 @@ def site_artifacts(manifest: Mapping[str, Any], hosts: Iterable[HostView],
         check_target(manifest, controller_target)
         for kind, key in (("debs", "controller"), ("wheels", "controller")):
             value = artifact_id(kind, key, controller_target)
-            merged.setdefault(value, dict(parse_id(value), hosts=[]))
+            merged.setdefault(value, dict(parse_id(value), hosts=[], roles=[]))
     if collection:
         value = artifact_id("collection", collection)
-        merged.setdefault(value, dict(parse_id(value), hosts=[]))
+        merged.setdefault(value, dict(parse_id(value), hosts=[], roles=[]))
     for entry in merged.values():
         entry["hosts"] = sorted(set(entry["hosts"]))
     return [merged[k] for k in sorted(merged)]

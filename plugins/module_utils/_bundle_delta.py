@@ -210,7 +210,8 @@ class MergePlan:
         new_files = self.manifest["files"]
         for rel in sorted(new_files):
             digest = new_files[rel]["sha256"]
-            if rel in in_delta and os.path.isfile(os.path.join(delta_root, rel)):
+            if rel in in_delta and os.path.isfile(os.path.join(delta_root, rel)) \
+                    and not (self.done and rel in present_set):
                 self.staged.append((rel, os.path.join(delta_root, rel)))
             elif rel in present_set and (old["files"].get(rel, {}).get("sha256") == digest or self.done
                                          or digest not in by_content):

@@ -189,13 +189,21 @@ class GpgHome:
                 primary = False
         return fingerprints
 
+    def _export(self, args: t.Sequence[str], what: str, passphrase: t.Optional[str] = None) -> bytes:
+        out = os.path.join(self.home, "export.asc")
+        try:
+            self._gpg(["--yes", "--armor", "--output", out] + list(args), what, passphrase)
+            with open(out, "rb") as stream:
+                return stream.read()
+        finally:
+            if os.path.exists(out):
+                os.unlink(out)
+
     def export_public(self, fingerprint: str) -> bytes:
-        return self._gpg(["--armor", "--export", fingerprint], "cannot export key %s" % fingerprint).encode()
+        return self._export(["--export", fingerprint], "cannot export key %s" % fingerprint)
 
     def export_secret(self, fingerprint: str, passphrase: str) -> bytes:
-        out = self._gpg(["--armor", "--export-secret-keys", fingerprint], "cannot export key %s" % fingerprint,
-                        passphrase)
-        return "".join(line + "\n" for line in out.splitlines() if not line.startswith("[GNUPG:] ")).encode()
+        return self._export(["--export-secret-keys", fingerprint], "cannot export key %s" % fingerprint, passphrase)
 
     def sign(self, key_path: str, fingerprint: str, data_path: str, out_path: str,
              passphrase: t.Optional[str]) -> None:

@@ -55,7 +55,9 @@ def test_listens_on_the_site_address_not_everywhere(host: Host) -> None:
     assert host.check_output("docker port mlstack-registry-push").strip() == "5000/tcp -> 127.0.0.1:5001"
 
 
-def test_staging_directory_is_gone(host: Host) -> None:
+def test_only_blobs_of_the_bundle_layout_are_on_the_host(host: Host) -> None:
+    # The images' blobs wait in the host's layout, named by digest (no archive copies).
+    assert host.file("/var/lib/mlstack/images/oci/index.json").exists
     assert not host.file("/var/lib/mlstack/registry-import").exists
 
 
