@@ -218,3 +218,58 @@ def test_containerd_streamed_import_that_stops_reading(tmp_path):
         with pytest.raises(EngineError, match="images import - failed \\(rc=1\\): ctr: unexpected EOF"):
             engine.load(str(archive), reader)
         assert reader.complete  # the rest was still read, so the digest is of the whole file
+
+
+class RaisingStream:
+    """A stream that fails half-way, as a LayoutStream does on a damaged blob."""
+
+    def __init__(self):
+        self.drained = False
+
+    def __iter__(self):
+        yield b"x" * 70000
+        raise ValueError("blob blobs/sha256/abc does not match its digest")
+
+    def drain(self):
+        self.drained = True
+
+
+def test_containerd_stream_that_fails_ends_ctr_and_raises(tmp_path):
+    received = tmp_path / "received"
+    script = _fake_ctr_script(tmp_path, 'cat > "%s"; echo "ctr: unexpected EOF" >&2; exit 1\n' % received)
+    engine = ContainerdEngine([script], "k8s.io", lambda argv: (0, "REF TYPE DIGEST\n", ""))
+    with pytest.raises(ValueError, match="does not match its digest"):
+        engine.load("/layout", RaisingStream())
+    assert received.read_bytes() == b"x" * 70000  # ctr got the cut stream and ended
+
+
+def test_containerd_discards_only_new_content():
+    content = {"before": ["sha256:old"], "after": ["sha256:old", "sha256:new1", "sha256:new2"]}
+    state = {"now": "before"}
+    calls = []
+
+    def run(argv):
+        calls.append(argv[3:])
+        if argv[3:] == ["images", "list"]:
+            return 0, "REF TYPE DIGEST\n", ""
+        if argv[3:] == ["content", "list", "--quiet"]:
+            return 0, "".join(line + "\n" for line in content[state["now"]]), ""
+        return 0, "", ""
+
+    engine = ContainerdEngine(["ctr"], "k8s.io", run)
+    before = engine.content_state()
+    assert before == {"sha256:old"}
+    state["now"] = "after"
+    assert engine.discard_new_content(before) == []
+    assert calls[-1] == ["content", "remove", "sha256:new1", "sha256:new2"]
+    state["now"] = "before"
+    calls.clear()
+    engine.discard_new_content(before)
+    assert calls == [["content", "list", "--quiet"]]  # nothing new: nothing removed
+
+
+def test_docker_takes_docker_archives_and_keeps_no_content():
+    engine = DockerEngine(client=FakeAPIClient(IMAGES))
+    assert engine.wants_docker_archive is True
+    assert engine.content_state() is None
+    assert ContainerdEngine.wants_docker_archive is False

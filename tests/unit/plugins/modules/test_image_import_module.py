@@ -174,3 +174,62 @@ def test_containerd_command_line(monkeypatch):
     seen.clear()
     image_import.connect(Module())
     assert seen["argv"] == ["/snap/bin/microk8s", "ctr", "--namespace", "k8s.io", "images", "list"]
+
+
+@pytest.fixture
+def layout(tmp_path):
+    from oci_fixtures import OciImage, layer, write_layout
+    base = layer("base")
+    images = [OciImage("docker.io/mlstack-lab/debian:bookworm", "debian", shared=base),
+              OciImage("docker.io/mlstack-lab/registry:2.8", "registry", shared=base)]
+    return str(tmp_path / "oci"), images, write_layout(str(tmp_path / "oci"), images)
+
+
+def test_layout_images_check_mode_then_load_then_present(capsys, monkeypatch, layout, fake_engine):
+    path, images, dummy = layout
+    engine = fake_engine()
+    loaded = []
+    engine.load = lambda archive_path, reader=None: loaded.append((archive_path, reader is not None and len(reader)))
+    args = {"layout": path, "images": ["mlstack-lab/registry:2.8"]}
+    result = run_module(capsys, monkeypatch, dict(args, _ansible_check_mode=True), engine)
+    assert result["changed"] is True and loaded == []
+    assert [(i["tags"], i["status"]) for i in result["images"]] == [(["docker.io/mlstack-lab/registry:2.8"], "loaded")]
+    assert result["archives"][0]["format"] == "oci-layout"
+
+
+def test_layout_unknown_image_is_named(capsys, monkeypatch, layout, fake_engine):
+    path = layout[0]
+    result = run_module(capsys, monkeypatch, {"layout": path, "images": ["quay.io/minio/minio:1"]}, fake_engine())
+    assert result["failed"] is True
+    assert result["msg"].startswith("image layout %s: index.json has no image quay.io/minio/minio:1 (it holds: "
+                                    "docker.io/mlstack-lab/debian:bookworm, docker.io/mlstack-lab/registry:2.8)" % path)
+
+
+def test_images_need_a_layout(capsys, monkeypatch, setup):
+    archives = setup[0]
+    result = run_module(capsys, monkeypatch, {"paths": [archives.directory], "images": ["a:1"]}, setup[1])
+    assert result["failed"] is True
+    assert "images" in result["msg"] and "layout" in result["msg"]
+
+
+def test_failure_after_a_complete_import_reports_changed(capsys, monkeypatch, setup):
+    archives, engine, a, _b = setup
+    load = engine.load
+
+    def load_failing_on_b(path, reader=None):
+        if path.endswith("b.tar"):
+            engine.fail_load_after_images = 0
+        return load(path, reader)
+
+    monkeypatch.setattr(engine, "load", load_failing_on_b)
+    result = run_module(capsys, monkeypatch, {"paths": [archives.directory]}, engine)
+    assert result["failed"] is True
+    assert result["changed"] is True
+
+
+def test_failure_with_nothing_imported_reports_unchanged(capsys, monkeypatch, setup):
+    archives, engine, _a, _b = setup
+    engine.fail_load_after_images = 0
+    result = run_module(capsys, monkeypatch, {"paths": [archives.path("a.tar")]}, engine)
+    assert result["failed"] is True
+    assert result["changed"] is False
