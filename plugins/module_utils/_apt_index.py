@@ -210,6 +210,8 @@ class SuiteIndex:
 def load_suite(source: Source, arch: str, opener: Opener = open_url, timeout: int = 60,
                gpgv: str = "gpgv", gpg: str = "gpg") -> SuiteIndex:
     url = source.base_url + "InRelease"
+    if not os.path.isfile(source.keyring):
+        raise AptIndexError("keyring %s (for %s) does not exist" % (source.keyring, url))
     text = verify_inrelease(fetch(url, opener, timeout), source.keyring, url, gpgv, gpg)
     try:
         release = parse_release(text)

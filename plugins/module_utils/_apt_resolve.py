@@ -321,9 +321,8 @@ class _Run:
                 raise ResolveError("%s is a virtual package in %s's indexes, provided by %s: name one of them"
                                    % (relation.name, self.r.target, ", ".join(sorted({c.name for c in providers}))))
         if not options and self.constraints.get(relation.name) and self.r.universe.real(relation):
-            raise ResolveError("%s: %s conflicts with what %s need of %s"
-                               % (self.r.target, relation, ", ".join(reason for _rel, reason in self.constraints[relation.name]),
-                                  relation.name))
+            raise ResolveError("%s: %s is requested, but %s"
+                               % (self.r.target, relation, "; ".join(reason for _rel, reason in self.constraints[relation.name])))
         if not options:
             raise self.r.not_found(relation, None)
         best = options[0]
@@ -331,7 +330,7 @@ class _Run:
         if have is not None and have.version == best.version:
             self.chosen[best.name] = have
             return
-        self.choose(best, relation, "requested")
+        self.choose(best, relation, "%s is requested" % relation)
 
     def choose(self, candidate: Candidate, relation: Relation, reason: str) -> None:
         current = self.chosen.get(candidate.name)
@@ -360,13 +359,13 @@ class _Run:
         for relation in group:
             pick = self.pick(relation)
             if pick is not None:
-                self.choose(pick, relation, owner.key)
+                self.choose(pick, relation, "%s depends on %s" % (owner.key, relation))
                 return
         if not hard:
             return
         for relation in group:  # a chosen version that a later relation rules out
             if relation.name in self.chosen and self.r.universe.real(relation):
-                raise _Restart(relation.name, relation, owner.key)
+                raise _Restart(relation.name, relation, "%s depends on %s" % (owner.key, relation))
         raise ResolveError("%s depends on %s, which nothing in %s's indexes (%s) satisfies"
                            % (owner.key, format_group(group), self.r.target, self.r.where))
 
@@ -392,7 +391,7 @@ class _Run:
                     continue
                 for group in other.depends:
                     if any(rel.name == new.name for rel in group) and not any(self.satisfied(rel) for rel in group):
-                        self.upgrade(other, "%s=%s needs a newer %s" % (new.name, new.version, other.name))
+                        self.upgrade(other, "the host's %s does not work with %s" % (other.key, new.key))
                         break
         for rel in new.breaks:
             have = self.installed(rel.name)

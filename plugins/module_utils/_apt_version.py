@@ -17,7 +17,7 @@ from dataclasses import dataclass
 OPERATORS = ("<<", "<=", "=", ">=", ">>")
 _RELATION = re.compile(
     r"^\s*(?P<name>[a-z0-9][a-z0-9+.\-]*)(?::(?P<arch>[a-z0-9\-]+))?\s*"
-    r"(?:\(\s*(?P<op><<|<=|=|>=|>>|<|>)\s*(?P<version>[^)\s]+)\s*\))?\s*"
+    r"(?:\(\s*(?P<op><<|<=|=|>=|>>|<|>)\s*(?P<version>[0-9A-Za-z][^)\s]*)\s*\))?\s*"
     r"(?:\[[^\]]*\])?\s*(?:<[^>]*>\s*)*$"
 )
 
