@@ -602,7 +602,9 @@ class WheelhouseBuilder:
             missing = [step for step in steps if step.cached is None]
             with ThreadPoolExecutor(max_workers=max(1, self.parallel)) as pool:
                 downloaded = list(pool.map(lambda step: self._download(step, work), missing))
-            for step, path in zip(missing, downloaded):
+            # Downloaded wheels go into the cache before any build: a failed build costs no download.
+            fetched = list(zip(missing, downloaded))
+            for step, path in sorted(fetched, key=lambda item: not item[0].source.is_wheel):
                 wheel_path = path if step.source.is_wheel else self._build(step, path, work)
                 step.cached = self.cache.store(step.package, step.source, wheel_path)
         finally:

@@ -9,6 +9,9 @@
 #
 # Each target is a role in ansible-test's integration layout (tasks/main.yml), run here
 # with ansible-playbook against localhost. Exits non-zero when any target fails.
+#
+# bundle_wheels builds the offline controller's kit from PyPI (the connected side) and
+# installs it with no network at all (`unshare -n`, as root): it needs PyPI and util-linux.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 VENV=${VENV:-$ROOT/.venv}

@@ -412,3 +412,20 @@ def test_a_failed_build_names_the_pin_and_the_sdist(tmp_path):
     with pytest.raises(wh.WheelhouseError, match=r"cannot build oldpkg==0.9 from oldpkg-0.9.tar.gz into a wheel "
                                                  r"\(pip wheel: .*egg_info"):
         first.fetch(first.plan(first.resolve(False, True)[0]))
+
+
+def test_downloaded_wheels_are_kept_when_a_build_fails(tmp_path):
+    index = FakeIndex()
+
+    class FailingPip(FakeTools):
+        def __call__(self, argv, env):
+            if argv[1:3] == ["-m", "pip"]:
+                return 1, "", "error"
+            return super().__call__(argv, env)
+
+    first = builder(tmp_path, index, FailingPip(lock_text(index)))
+    steps = first.plan(first.resolve(False, True)[0])
+    with pytest.raises(wh.WheelhouseError):
+        first.fetch(steps)
+    again = first.plan(first.resolve(False, True)[0])
+    assert [s.action for s in again] == ["cached", "cached", "build"]
