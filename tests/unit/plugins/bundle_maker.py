@@ -7,7 +7,10 @@ and a runner for the modules in-process."""
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -168,12 +171,33 @@ def verify(capsys: t.Any, root: str, key: Key, needs: t.Sequence[t.Any] = (), **
     return run_module(capsys, bundle_verify, args)
 
 
-@pytest.fixture
-def sealed(capsys: t.Any, tmp_path: t.Any, keys: t.Dict[str, Key], cache_dir: str) -> t.Tuple[str, t.List[t.Dict[str, t.Any]]]:
-    """A sealed bundle and its records."""
-    root = str(tmp_path / "bundle")
+def run_module_quietly(module: t.Any, args: t.Dict[str, t.Any]) -> t.Dict[str, t.Any]:
+    """run_module for session fixtures (no capsys there)."""
+    out = io.StringIO()
+    with patch_module_args(args), contextlib.redirect_stdout(out):
+        with pytest.raises(SystemExit):
+            module.main()
+    return json.loads(out.getvalue())
+
+
+@pytest.fixture(scope="session")
+def sealed_template(tmp_path_factory: t.Any, keys: t.Dict[str, Key]) -> t.Tuple[str, t.List[t.Dict[str, t.Any]]]:
+    """One bundle sealed per session by bundle_seal; tests get copies of it."""
+    from ansible_collections.mlstack.platform.plugins.modules import bundle_seal
+    root = str(tmp_path_factory.mktemp("template") / "bundle")
     os.makedirs(root)
     records = make_bundle(root)
-    result = seal(capsys, root, records, keys["site"], cache_dir)
+    result = run_module_quietly(bundle_seal, {
+        "path": root, "artifacts": records, "signing_key": keys["site"].secret, "hash_cache_dir": "",
+        "collection": {"name": "mlstack.platform", "version": "0.1.0"}})
     assert result["changed"] is True, result
     return root, records
+
+
+@pytest.fixture
+def sealed(tmp_path: t.Any, sealed_template: t.Tuple[str, t.List[t.Dict[str, t.Any]]]) -> t.Tuple[str, t.List[t.Dict[str, t.Any]]]:
+    """A sealed bundle of its own for the test, and its records."""
+    template, records = sealed_template
+    root = str(tmp_path / "bundle")
+    shutil.copytree(template, root)
+    return root, copy.deepcopy(records)

@@ -9,7 +9,7 @@ import json
 import os
 import subprocess
 
-from bundle_maker import Key, cache_dir, keys, make_bundle, seal, sealed, write  # noqa: F401 (fixtures)
+from bundle_maker import Key, cache_dir, keys, make_bundle, seal, sealed, sealed_template, write  # noqa: F401 (fixtures)
 
 
 def test_seal_passes_sha256sum_and_gpgv(sealed, keys, tmp_path):
@@ -34,10 +34,12 @@ def test_seal_passes_sha256sum_and_gpgv(sealed, keys, tmp_path):
     assert not [name for name in os.listdir(root) if name.startswith(".mlstack-tmp-")]
 
 
-def test_reseal_unchanged_reads_nothing_and_keeps_bytes(capsys, sealed, keys, cache_dir):
+def test_reseal_unchanged_reads_nothing_and_keeps_bytes(capsys, sealed, sealed_template, keys, cache_dir):
     root, records = sealed
     before = {name: open(os.path.join(root, name), "rb").read() for name in ("MANIFEST.json", "SHA256SUMS",
                                                                           "SHA256SUMS.sig")}
+    first = seal(capsys, root, records, keys["site"], cache_dir)  # a copy: new inodes, the cache is cold
+    assert first["changed"] is False and first["bytes_hashed"] == first["bytes"] > 0, first
     result = seal(capsys, root, records, keys["site"], cache_dir)
     assert result["changed"] is False and result["bytes_hashed"] == 0, result
     assert result["fingerprint"] == keys["site"].fingerprint
@@ -45,8 +47,9 @@ def test_reseal_unchanged_reads_nothing_and_keeps_bytes(capsys, sealed, keys, ca
     assert after == before
 
 
-def test_reseal_after_change_hashes_only_the_changed_file(capsys, sealed, keys, cache_dir):
+def test_reseal_after_change_hashes_only_the_changed_file(capsys, sealed, sealed_template, keys, cache_dir):
     root, records = sealed
+    seal(capsys, root, records, keys["site"], cache_dir)  # warm the cache
     chart = os.path.join(root, records[3]["files"][0])
     with open(chart, "wb") as stream:
         stream.write(b"another chart" * 100)
@@ -56,7 +59,7 @@ def test_reseal_after_change_hashes_only_the_changed_file(capsys, sealed, keys, 
     subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=root, check=True)
 
 
-def test_new_signing_key_reseals(capsys, sealed, keys, cache_dir):
+def test_new_signing_key_reseals(capsys, sealed, sealed_template, keys, cache_dir):
     root, records = sealed
     result = seal(capsys, root, records, keys["other"], cache_dir)
     assert result["changed"] is True and result["fingerprint"] == keys["other"].fingerprint
