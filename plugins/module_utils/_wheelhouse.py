@@ -26,6 +26,7 @@ import re
 import shutil
 import tempfile
 import typing as t
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 try:
@@ -595,8 +596,6 @@ class WheelhouseBuilder:
 
     def fetch(self, steps: t.Sequence[Step]) -> t.List[Wheel]:
         """Every step's wheel, in the cache: downloads side by side, then sdist builds."""
-        from concurrent.futures import ThreadPoolExecutor
-
         work = tempfile.mkdtemp(prefix="bundle_wheels.")
         try:
             missing = [step for step in steps if step.cached is None]

@@ -12,10 +12,10 @@ description:
   - Resolves O(requirements) for the B(target's) Python (O(python_version), O(platform)), not
     for the Python running the module, fetches every resolved pin as a wheel into O(dest)
     and writes O(dest)/C(requirements.txt) with the pins and the sha256 of each wheel, so the
-    target installs with C(pip install --no-index --find-links DEST -r DEST/requirements.txt):
-    no network, no compiler, no C(setup.py) run there.
-  - Resolution is C(uv pip compile --python-version --python-platform --format pylock.toml):
-    environment markers such as C(python_full_version < "3.11.3") are evaluated for the
+    target installs with C(pip install --no-index --find-links DEST -r DEST/requirements.txt),
+    with no network, no compiler, no C(setup.py) run there.
+  - Resolution is C(uv pip compile --python-version --python-platform --format pylock.toml),
+    so environment markers such as C(python_full_version < "3.11.3") are evaluated for the
     target (Debian 12 has Python 3.11.2; a controller with 3.11.7 would resolve otherwise).
   - Per pin the best wheel for the target is downloaded and checked against the index's
     sha256. A pin with no fitting wheel has its sdist downloaded and built into a wheel here
@@ -93,7 +93,7 @@ options:
   verify:
     description:
       - How a present O(dest) is checked against its C(requirements.txt) before it counts as
-        current: V(sha256) hashes every wheel, V(size) compares sizes only (faster for large
+        current. V(sha256) hashes every wheel, V(size) compares sizes only (faster for large
         wheelhouses; the bundle's verification hashes everything anyway).
     type: str
     choices: [sha256, size]
@@ -125,7 +125,7 @@ attributes:
 notes:
   - uv's TLS verification uses its own roots unless E(SSL_CERT_FILE) names a CA bundle; set it
     for a mirror with a private CA.
-  - Runs on the connected machine (C(delegate_to: localhost)); the target only installs.
+  - Runs on the connected machine (delegated to C(localhost)); the target only installs.
 seealso:
   - name: The bundle's format
     description: python/<target>/<set>/ and controller/wheels/ in docs/bundle-format.md.
@@ -305,7 +305,7 @@ def downloader(timeout: int) -> t.Callable[[str, str], None]:
             response = open_url(url, timeout=timeout, http_agent="mlstack.platform.bundle_wheels")
             with open(path, "wb") as stream:
                 shutil.copyfileobj(response, stream, 1024 * 1024)
-        except Exception as exc:  # urllib's URLError/HTTPError, socket and SSL errors alike
+        except Exception as exc:  # pylint: disable=broad-except  # URLError, HTTPError, socket and SSL errors
             raise WheelhouseError("cannot download %s: %s" % (url, exc)) from exc
     return download
 

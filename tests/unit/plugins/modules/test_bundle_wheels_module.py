@@ -171,3 +171,15 @@ def test_uv_is_found_next_to_the_python_then_on_path(capsys, world, tmp_path, mo
     (tmp_path / "venv" / "bin").mkdir(parents=True)
     (tmp_path / "uv").rename(tmp_path / "venv" / "bin" / "uv")
     assert run_module(capsys, args)["changed"] is True
+
+
+def test_documentation_matches_the_argument_spec():
+    import yaml
+
+    for block in (bundle_wheels.DOCUMENTATION, bundle_wheels.EXAMPLES, bundle_wheels.RETURN):
+        assert yaml.safe_load(block)
+    options = yaml.safe_load(bundle_wheels.DOCUMENTATION)["options"]
+    assert set(options) == set(bundle_wheels.ARGUMENT_SPEC)
+    for name, spec in bundle_wheels.ARGUMENT_SPEC.items():
+        assert (options[name]["type"], options[name].get("default"), options[name].get("required", False)) == \
+            (spec["type"], spec.get("default"), spec.get("required", False)), name
