@@ -207,16 +207,21 @@ class SuiteIndex:
     packages: t.List[t.Tuple[str, t.Dict[str, str]]]  # (component or "", paragraph)
 
 
-def load_suite(source: Source, arch: str, opener: Opener = open_url, timeout: int = 60,
-               gpgv: str = "gpgv", gpg: str = "gpg") -> SuiteIndex:
+def read_release(source: Source, opener: Opener = open_url, timeout: int = 60,
+                 gpgv: str = "gpgv", gpg: str = "gpg") -> str:
+    """The verified text of a source's InRelease."""
     url = source.base_url + "InRelease"
     if not os.path.isfile(source.keyring):
         raise AptIndexError("keyring %s (for %s) does not exist" % (source.keyring, url))
-    text = verify_inrelease(fetch(url, opener, timeout), source.keyring, url, gpgv, gpg)
+    return verify_inrelease(fetch(url, opener, timeout), source.keyring, url, gpgv, gpg)
+
+
+def load_packages(source: Source, text: str, arch: str, opener: Opener = open_url, timeout: int = 60) -> SuiteIndex:
+    """The Packages indexes a verified Release text lists for ``arch``."""
     try:
         release = parse_release(text)
     except ValueError as exc:
-        raise AptIndexError("%s: %s" % (url, exc))
+        raise AptIndexError("%sInRelease: %s" % (source.base_url, exc))
     packages = []
     for path in index_paths(source, arch):
         component = "" if source.flat else path.split("/", 1)[0]
@@ -226,3 +231,9 @@ def load_suite(source: Source, arch: str, opener: Opener = open_url, timeout: in
             raise AptIndexError("%s%s: %s" % (source.base_url, path, exc))
         packages.extend((component, paragraph) for paragraph in paragraphs)
     return SuiteIndex(source, release, packages)
+
+
+def load_suite(source: Source, arch: str, opener: Opener = open_url, timeout: int = 60,
+               gpgv: str = "gpgv", gpg: str = "gpg") -> SuiteIndex:
+    """InRelease verified, then its Packages indexes for ``arch``."""
+    return load_packages(source, read_release(source, opener, timeout, gpgv, gpg), arch, opener, timeout)

@@ -124,12 +124,17 @@ options:
     description:
       - Passphrase of O(signing_key), if it has one.
     type: str
-  hash_cache:
+  cache_dir:
     description:
-      - JSON file remembering the SHA-256 of the repository's files by path, size and
-        mtime, so unchanged .debs are not hashed on every run. Empty disables it.
+      - Directory on the controller for what saves work on the next run, outside the
+        bundle. C(sha256.json) remembers the SHA-256 of the repository's files by path,
+        size and mtime, so unchanged .debs are not hashed again. C(resolved-<target>.json)
+        keeps the last resolution with the verified InRelease texts it came from; while
+        every InRelease (fetched and verified on every run) is unchanged and the sets and
+        options are the same, the Packages indexes are not read again.
+      - Empty disables both.
     type: path
-    default: ~/.cache/mlstack/bundle_debs-sha256.json
+    default: ~/.cache/mlstack/bundle_debs
   timeout:
     description:
       - Seconds to wait for a mirror to answer.
@@ -248,6 +253,10 @@ size:
   returned: success
   type: int
   sample: 24117248
+from_cache:
+  description: Whether the resolution was the cached one (every InRelease unchanged since it was made).
+  returned: success
+  type: bool
 fingerprint:
   description: Fingerprint of the key that signs InRelease.
   returned: success
@@ -261,7 +270,13 @@ import typing as t
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.mlstack.platform.plugins.module_utils._apt_index import AptIndexError, Source, load_suite
+from ansible_collections.mlstack.platform.plugins.module_utils._apt_cache import ResolutionCache, resolution_key
+from ansible_collections.mlstack.platform.plugins.module_utils._apt_index import (
+    AptIndexError,
+    Source,
+    load_packages,
+    read_release,
+)
 from ansible_collections.mlstack.platform.plugins.module_utils._apt_repo import (
     HashCache,
     RepoError,
@@ -299,7 +314,7 @@ ARGUMENT_SPEC = dict(
     dest=dict(type="path", required=True),
     signing_key=dict(type="path", required=True),
     signing_key_passphrase=dict(type="str", no_log=True),
-    hash_cache=dict(type="path", default="~/.cache/mlstack/bundle_debs-sha256.json"),
+    cache_dir=dict(type="path", default="~/.cache/mlstack/bundle_debs"),
     timeout=dict(type="int", default=60),
 )
 
@@ -344,13 +359,25 @@ def host_baseline(params: t.Dict[str, t.Any], indexes: t.List[t.Any]) -> t.Dict[
     return minbase(Universe(params["architecture"], [main]), params["release"], params["distribution"])
 
 
-def resolve(params: t.Dict[str, t.Any], sets: t.Dict[str, t.List[str]], sources: t.List[Source]
-            ) -> t.Tuple[t.Dict[str, t.List[Candidate]], t.Dict[str, Candidate]]:
-    indexes = [load_suite(source, params["architecture"], open_url, params["timeout"]) for source in sources]
+def resolve(params: t.Dict[str, t.Any], sets: t.Dict[str, t.List[str]], sources: t.List[Source],
+            cache: ResolutionCache) -> t.Tuple[t.Dict[str, t.List[Candidate]], t.List[str], str, bool]:
+    """Each set's packages, the minimal host (name=version), the inputs' key, and
+    whether the result came from the cache."""
+    releases = [read_release(source, open_url, params["timeout"]) for source in sources]
+    inputs = {name: params[name] for name in ("target", "distribution", "release", "architecture", "minbase_suite",
+                                              "recommends")}
+    inputs.update(sets=sets, sources=[[s.uri, s.suite, list(s.components), s.keyring] for s in sources])
+    key = resolution_key(releases, inputs)
+    cached = cache.get(key)
+    if cached is not None:
+        return cached[0], cached[1], key, True
+    indexes = [load_packages(source, text, params["architecture"], open_url, params["timeout"])
+               for source, text in zip(sources, releases)]
     universe = Universe(params["architecture"], indexes)
     baseline = host_baseline(params, indexes)
     resolver = Resolver(params["target"], universe, baseline, describe(sources), params["recommends"])
-    return {key: resolver.resolve(packages) for key, packages in sets.items()}, baseline
+    resolved = {name: resolver.resolve(packages) for name, packages in sets.items()}
+    return resolved, [c.key for _name, c in sorted(baseline.items())], key, False
 
 
 def repository_packages(dest: str) -> str:
@@ -387,7 +414,9 @@ def main() -> None:
     try:
         sources = expand_sources(params)
         sets = check_sets(params["sets"])
-        resolved, baseline = resolve(params, sets, sources)
+        cache_dir = os.path.expanduser(params["cache_dir"]) if params["cache_dir"] else None
+        resolutions = ResolutionCache(cache_dir, target)
+        resolved, baseline, key, from_cache = resolve(params, sets, sources, resolutions)
     except (ValueError, AptIndexError, ResolveError) as exc:
         module.fail_json(msg=str(exc))
 
@@ -398,11 +427,11 @@ def main() -> None:
         module.fail_json(msg=str(exc))
     packages = packages_text(files.values()).encode("utf-8")
     before = repository_packages(dest)
-    cache = HashCache(os.path.expanduser(params["hash_cache"]) if params["hash_cache"] else None)
+    cache = HashCache(os.path.join(cache_dir, "sha256.json") if cache_dir else None)
     fetched: t.List[str] = []
     try:
         with SigningKey(params["signing_key"], params["signing_key_passphrase"],
-                        module.get_bin_path("gpg", required=True), module.get_bin_path("gpgv", required=True)) as key:
+                        module.get_bin_path("gpg", required=True), module.get_bin_path("gpgv", required=True)) as signer:
             if not module.check_mode:
                 os.makedirs(dest, exist_ok=True)
             for name, candidate in sorted(files.items()):
@@ -412,25 +441,28 @@ def main() -> None:
                 fetched.append(prefix + name)
                 if not module.check_mode:
                     download(candidate, path, open_url, params["timeout"], cache)
-            index_changed = not index_is_current(dest, packages, key)
+            index_changed = not index_is_current(dest, packages, signer)
             if index_changed and not module.check_mode:
-                write_index(dest, target, params["architecture"], packages, key)
-            fingerprint = key.fingerprint
+                write_index(dest, target, params["architecture"], packages, signer)
+            fingerprint = signer.fingerprint
         removed = stale_debs(dest, set(files))
         if not module.check_mode:
             for name in removed:
                 os.unlink(os.path.join(dest, name))
             cache.save()
+            if not from_cache:
+                resolutions.put(key, resolved, baseline)
     except (RepoError, OSError) as exc:
         module.fail_json(msg="%s; fetched before the failure: %s" % (exc, ", ".join(fetched) or "nothing"))
 
     result: t.Dict[str, t.Any] = dict(
         changed=bool(fetched or removed or index_changed),
-        sets={key: dict(packages=[c.key for c in candidates],
-                        files=sorted({prefix + deb_name(c) for c in candidates}))
-              for key, candidates in resolved.items()},
+        sets={name: dict(packages=[c.key for c in candidates],
+                         files=sorted({prefix + deb_name(c) for c in candidates}))
+              for name, candidates in resolved.items()},
         packages=sorted({c.key for c in everything}),
-        baseline=[c.key for _name, c in sorted(baseline.items())],
+        baseline=baseline,
+        from_cache=from_cache,
         fetched=fetched,
         removed=[prefix + name for name in removed],
         index_changed=index_changed,

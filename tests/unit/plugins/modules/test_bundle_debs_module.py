@@ -38,7 +38,7 @@ def site(tmp_path, gpg_keys):
         "sources": [{"uri": archive.uri, "suites": ["bookworm", "bookworm-updates"], "components": ["main"],
                      "keyring": gpg_keys["archive"].keyring}],
         "sets": {"postgresql": ["postgresql-15", "python3-psycopg2", "acl"], "acl": ["acl"]},
-        "dest": dest, "signing_key": gpg_keys["bundle"].secret, "hash_cache": str(tmp_path / "cache.json"),
+        "dest": dest, "signing_key": gpg_keys["bundle"].secret, "cache_dir": str(tmp_path / "cache"),
     }
     return archive, dest, args
 
@@ -103,9 +103,29 @@ def test_second_run_fetches_hashes_and_rewrites_nothing(capsys, site, monkeypatc
 def test_without_the_cache_files_are_hashed_not_fetched(capsys, site):
     archive, dest, args = site
     run_module(capsys, args)
-    os.unlink(args["hash_cache"])
+    os.unlink(os.path.join(args["cache_dir"], "sha256.json"))
+    os.unlink(os.path.join(args["cache_dir"], "resolved-debian-bookworm.json"))
     result = run_module(capsys, args)
-    assert (result["changed"], result["fetched"]) == (False, [])
+    assert (result["changed"], result["fetched"], result["from_cache"]) == (False, [], False)
+
+
+def test_the_resolution_is_reused_while_every_inrelease_is_unchanged(capsys, site, monkeypatch):
+    archive, dest, args = site
+    first = run_module(capsys, args)
+    assert first["from_cache"] is False
+
+    def no_index_reading(*args, **kwargs):
+        raise AssertionError("read a Packages index again")
+    monkeypatch.setattr(bundle_debs, "load_packages", no_index_reading)
+    second = run_module(capsys, args)
+    assert second["from_cache"] is True and second["changed"] is False
+    assert (second["sets"], second["baseline"]) == (first["sets"], first["baseline"])
+    monkeypatch.undo()
+    # Another set, or a suite that changed upstream: resolved again.
+    assert run_module(capsys, dict(args, sets={"acl": ["acl"]}))["from_cache"] is False
+    archive.suite("bookworm-updates", {"main": [paragraph("acl", "2.3.1-4", depends="libacl1")]})
+    result = run_module(capsys, dict(args, sets={"acl": ["acl"]}))
+    assert result["from_cache"] is False and result["sets"]["acl"]["packages"] == ["acl=2.3.1-4"]
 
 
 def test_a_damaged_deb_is_fetched_again(capsys, site):
@@ -126,7 +146,7 @@ def test_check_mode_writes_nothing(capsys, site):
     result = run_module(capsys, dict(args, _ansible_check_mode=True, _ansible_diff=True))
     assert result["changed"] is True and result["index_changed"] is True
     assert "apt/debian-bookworm/acl_2.3.1-3_amd64.deb" in result["fetched"]
-    assert not os.path.exists(dest) and not os.path.exists(args["hash_cache"])
+    assert not os.path.exists(dest) and not os.path.exists(args["cache_dir"])
     assert result["diff"]["before"] == "" and "acl=2.3.1-3\n" in result["diff"]["after"]
 
 
