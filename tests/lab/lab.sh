@@ -6,10 +6,9 @@
 #   lab.sh images        build mlstack-lab/debian:bookworm and mlstack-lab/systemd:bookworm
 #   lab.sh hosts-up N    start N lab hosts (systemd containers) for `make demo`
 #   lab.sh hosts-down    remove the lab hosts
-#   lab.sh bundle        the lab's bundle for `make demo` in $STATE_DIR/bundle: the lab images
-#                        that stand for upstream service images, saved under the manifest's
-#                        archive names (images/offline_registry.tar, images/seaweedfs.tar),
-#                        and Label Studio's wheelhouse (python/label_studio/)
+#   lab.sh mirror        the lab's registry mirror (127.0.0.1:5055) seeded with the lab images
+#   lab.sh bundle [DIR]  the lab's bundle (default $STATE_DIR/bundle), made by playbooks/bundle.yml
+#                        for inventories/lab from the lab's mirror and Debian's and PyPI's archives
 #   lab.sh down          lab hosts down, and stop dockerd if this lab started it
 #
 # Facts behind the flags used here are in ../shared/ENVIRONMENT.md of the project.
@@ -41,6 +40,9 @@ install_packages() {
   command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
   command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
   command -v ctr >/dev/null 2>&1 || missing+=(containerd)
+  # bundle.yml on the connected side: skopeo copies images, gpg signs.
+  command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+  command -v gpg >/dev/null 2>&1 || missing+=(gpg)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     as_root apt-get update -qq
@@ -56,7 +58,8 @@ start_engine() {
   fi
   mkdir -p "$STATE_DIR"
   log "starting dockerd (log: $STATE_DIR/dockerd.log)"
-  as_root sh -c "nohup dockerd >'$STATE_DIR/dockerd.log' 2>&1 & echo \$! >'$STATE_DIR/dockerd.pid'"
+  # setsid: the engine must not die with the process group of the shell that ran make.
+  as_root sh -c "setsid nohup dockerd >'$STATE_DIR/dockerd.log' 2>&1 < /dev/null & echo \$! >'$STATE_DIR/dockerd.pid'"
   local i
   for i in $(seq 1 60); do
     engine_answers && { log "dockerd is up (pid $(cat "$STATE_DIR/dockerd.pid"))"; return 0; }
@@ -177,15 +180,52 @@ manifest_image_field() {
   ' "$LAB_DIR/../../roles/common/defaults/main.yml"
 }
 
-make_bundle() {
-  local dir=$STATE_DIR/bundle version
-  mkdir -p "$dir/images" "$dir/python"
-  "$LAB_DIR/images/build.sh" --save-bundle "$dir"
+# The lab's registry mirror: a real registry (the lab image of Debian's docker-registry) on
+# 127.0.0.1:$MIRROR_PORT, seeded with the lab images that stand for the upstream images, so
+# that bundle.yml copies them as it copies from a company's pull-through mirror (Harbor,
+# Artifactory): <mirror>/<path>:<tag>. Idempotent: an image already there is not pushed again.
+MIRROR_PORT=${MLSTACK_LAB_MIRROR_PORT:-5055}
+MIRROR_NAME=mlstack-lab-mirror
+start_mirror() {
+  "$LAB_DIR/images/build.sh"
+  local version
   version=$(manifest_image_field seaweedfs version)
   [ -n "$version" ] || die "no images.seaweedfs.version in the manifest"
-  "$LAB_DIR/images/seaweedfs/build.sh" "$version" --save "$dir/images/seaweedfs.tar"
-  # Label Studio's wheelhouse, resolved for the lab hosts' Python (python/label_studio/).
-  "$LAB_DIR/wheelhouse.sh" label_studio "$dir/python/label_studio"
+  "$LAB_DIR/images/seaweedfs/build.sh" "$version"
+  if [ -z "$("$DOCKER" ps -q --filter "name=^${MIRROR_NAME}\$")" ]; then
+    "$DOCKER" rm -f "$MIRROR_NAME" >/dev/null 2>&1 || true
+    log "starting the lab's registry mirror on 127.0.0.1:$MIRROR_PORT"
+    # Anonymous, like a pull-through mirror a company opens to its build machines (Debian's
+    # default config of the package asks for htpasswd logins).
+    printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\nhttp:\n  addr: :5000\n' \
+      >"$STATE_DIR/mirror-config.yml"
+    "$DOCKER" run -d --name "$MIRROR_NAME" --restart unless-stopped -p "127.0.0.1:$MIRROR_PORT:5000" \
+      -v "$STATE_DIR/mirror-config.yml:/etc/docker/registry/config.yml:ro" mlstack-lab/registry:2.8 >/dev/null
+  fi
+  local i image
+  for i in $(seq 1 30); do
+    curl -fsS "http://127.0.0.1:$MIRROR_PORT/v2/" >/dev/null 2>&1 && break
+    sleep 1
+  done
+  for image in $("$LAB_DIR/images/build.sh" --list) "mlstack-lab/seaweedfs:$version"; do
+    skopeo inspect --tls-verify=false --raw "docker://127.0.0.1:$MIRROR_PORT/$image" >/dev/null 2>&1 && continue
+    log "seeding the mirror with $image"
+    skopeo copy --quiet --dest-tls-verify=false "docker-daemon:$image" "docker://127.0.0.1:$MIRROR_PORT/$image"
+  done
+}
+
+stop_mirror() { "$DOCKER" rm -f "$MIRROR_NAME" >/dev/null 2>&1 || true; }
+
+# The lab's bundle is made the one way bundles are made: playbooks/bundle.yml for the lab
+# inventory, reading the lab's mirror. Needs the project's venv (make venv).
+make_bundle() {
+  local dir=${1:-$STATE_DIR/bundle}
+  start_mirror
+  local ansible_playbook=${ANSIBLE_PLAYBOOK:-$LAB_DIR/../../.venv/bin/ansible-playbook}
+  log "making the lab's bundle in $dir with playbooks/bundle.yml"
+  "$ansible_playbook" -i "$LAB_DIR/../../inventories/lab/hosts.yml" "$LAB_DIR/../../playbooks/bundle.yml" \
+    -e "mlstack_bundle_dir=$dir" -e "mlstack_bundle_registry_mirror=127.0.0.1:$MIRROR_PORT" \
+    -e mlstack_bundle_registry_tls_verify=false
   log "bundle ready in $dir"
 }
 
@@ -199,9 +239,10 @@ main() {
     up) install_packages; start_engine; build_base_image; build_systemd_image ;;
     hosts-up) hosts_up "${1:-1}" ;;
     hosts-down) hosts_down ;;
-    bundle) make_bundle ;;
-    down) engine_answers && hosts_down; stop_engine ;;
-    *) die "unknown command '$cmd' (engine|images|up|hosts-up N|hosts-down|bundle|down)" ;;
+    bundle) make_bundle "$@" ;;
+    mirror) start_engine; start_mirror ;;
+    down) engine_answers && { hosts_down; stop_mirror; }; stop_engine ;;
+    *) die "unknown command '$cmd' (engine|images|up|hosts-up N|hosts-down|mirror|bundle [DIR]|down)" ;;
   esac
 }
 
