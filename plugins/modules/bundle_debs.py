@@ -18,9 +18,9 @@ description:
     libnvidia-container) are read the same way.
   - Resolves each package set of O(sets) for a minimal host of the release, the packages
     C(debootstrap --variant=minbase) installs, computed from the release suite's index
-    as debootstrap does (C(Priority: required), C(apt), first alternatives of Depends and
+    as debootstrap does (C(Priority) V(required), C(apt), first alternatives of Depends and
     Pre-Depends; bookworm adds C(usr-is-merged)). Everything else a set needs is
-    bundled: Depends and Pre-Depends (and Recommends with O(recommends)), the first
+    bundled, following Depends and Pre-Depends (and Recommends with O(recommends)), the first
     alternative that can be satisfied, versioned relations, Provides, C(:any); the newest
     version across suites unless pinned with C(name=version). A host package that a
     relation needs newer (a security update of libc6, say) is bundled at the newer
@@ -28,8 +28,8 @@ description:
   - Fetches each .deb once into O(dest) (a file already there with the index's size and
     SHA-256 is kept; digests are cached by path, size and mtime, so unchanged files are
     not hashed again), checks it against the index, and writes a flat repository
-    there, C(Packages), C(Packages.gz), C(Release) and C(InRelease) clear-signed with
-    O(signing_key), each written to a temporary name and renamed into place, InRelease last.
+    there (C(Packages), C(Packages.gz), C(Release) and C(InRelease) clear-signed with
+    O(signing_key)), each written to a temporary name and renamed into place, InRelease last.
     .deb files no set needs any more are removed.
   - Every set is resolved before anything is fetched or written, so a package that is not
     in the release, an unsatisfiable relation, an unreachable mirror or a bad signature
