@@ -17,7 +17,13 @@ def test_offline_server_has_no_route_out(offline: Host) -> None:
 def test_packages_came_from_the_bundle_repository(offline: Host) -> None:
     source = offline.file("/etc/apt/sources.list.d/mlstack-offline.sources").content_string
     assert f"URIs: file:{BUNDLE_REPO}" in source
-    assert "Trusted: yes" in source  # the lab bundle carries no signing key
+    # Verified against the inventory's key (prepare.yml signed the repository), never trusted.
+    assert "Signed-By: /etc/apt/keyrings/mlstack-bundle.asc" in source
+    assert "Trusted" not in source
+    assert offline.file("/etc/apt/keyrings/mlstack-bundle.asc").content_string.startswith(
+        "-----BEGIN PGP PUBLIC KEY BLOCK-----")
+    lists = offline.check_output("ls /var/lib/apt/lists")
+    assert BUNDLE_REPO.replace("/", "_") + "_._InRelease" in lists
     policy = offline.check_output(f"apt-cache policy postgresql-{MAJOR}")
     installed = policy.split("Installed: ")[1].split()[0]
     table = policy.split("Version table:")[1]
