@@ -295,4 +295,3 @@ def listing_problems(plan: MergePlan) -> t.List[str]:
 
 def make_staging(root: str) -> str:
     return tempfile.mkdtemp(prefix=TEMP_PREFIX + "merge-", dir=root)
-

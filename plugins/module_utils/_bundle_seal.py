@@ -36,8 +36,8 @@ def normalize_record(record: t.Dict[str, t.Any], number: int) -> t.Dict[str, t.A
     what = "artifacts[%d] (%s)" % (number, record.get("id") or "no id")
     kind, key, target = split_id(record.get("id") or "")
     if kind != record.get("kind") or key != record.get("key"):
-        raise BundleError("%s: the id must be %s/%s%s" % (what, record.get("kind"), record.get("key"),
-                                                         "@" + record["target"] if record.get("target") else ""))
+        suffix = "@" + record["target"] if record.get("target") else ""
+        raise BundleError("%s: the id must be %s/%s%s" % (what, record.get("kind"), record.get("key"), suffix))
     if kind not in KINDS:
         raise BundleError("%s: kind %r is not one of %s" % (what, kind, ", ".join(KINDS)))
     if (kind in PER_TARGET_KINDS) != bool(record.get("target")) or target != (record.get("target") or None):

@@ -10,7 +10,7 @@ short_description: Write a differential bundle against an earlier bundle's MANIF
 version_added: 0.1.0
 description:
   - From a full, sealed bundle and the C(MANIFEST.json) of an earlier bundle (the base, the
-    one the offline site has), writes a delta directory as C(docs/bundle-format.md) says:
+    one the offline site has), writes a delta directory as C(docs/bundle-format.md) says. It holds
     the full bundle's C(MANIFEST.json), C(SHA256SUMS) and C(SHA256SUMS.sig) (byte-identical,
     so the signature stays valid), C(DELTA.json), and only the files whose content
     (sha256) the base holds under no path.
@@ -19,7 +19,7 @@ description:
     carries a damaged file.
   - The delta is built in a temporary directory beside O(dest) and renamed into place; an
     existing O(dest) that already is this delta is left alone (C(changed=false)).
-  - Runs on the connected side (C(delegate_to: localhost)); merge it on the offline side
+  - Runs on the connected side (delegated to C(localhost)); merge it on the offline side
     with M(mlstack.platform.bundle_merge).
 author:
   - mlstack.platform developers (@mlstack)
@@ -51,12 +51,13 @@ attributes:
     description: Reports the files the delta would hold; writes nothing.
   diff_mode:
     support: none
+    description: Nothing to show as a diff.
   idempotent:
     support: full
     description: A re-run over the same bundle and base reports C(changed=false).
 notes:
   - Hard links share the file with the full bundle; do not edit the bundle's files in place
-    afterwards (bundle.yml never does: it writes new files and renames them).
+    afterwards (bundle.yml never does; it writes new files and renames them).
 seealso:
   - module: mlstack.platform.bundle_merge
 """

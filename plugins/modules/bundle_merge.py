@@ -17,8 +17,8 @@ description:
   - Then stages the delta's files in a temporary directory inside the bundle (a file the
     delta does not carry because the bundle has that content under another path is copied
     from there), and hashes every file of the merged result against the signed
-    C(SHA256SUMS): the staged ones and those kept in place.
-  - Only when all of that passed does the final step run: staged files are renamed into
+    C(SHA256SUMS), the staged ones and those kept in place.
+  - Only when all of that passed does the final step run. Staged files are renamed into
     place, files the new C(MANIFEST.json) no longer lists are removed, and the top files
     (C(MANIFEST.json), C(SHA256SUMS), C(SHA256SUMS.sig)) are replaced last. Until then the
     bundle is untouched; a failure names each problem.

@@ -33,7 +33,7 @@ options:
     required: true
   path:
     description:
-      - The bundle directory: what is split, or where the joined bundle goes.
+      - The bundle directory, which is split, or where the joined bundle goes.
       - For V(joined), an existing O(path) must be the same bundle (then nothing is done) or absent.
     type: path
     required: true
@@ -52,6 +52,7 @@ attributes:
     description: V(split) reports whether parts would be written; V(joined) verifies every part and writes nothing.
   diff_mode:
     support: none
+    description: Nothing to show as a diff.
   idempotent:
     support: full
     description: A re-run over an unchanged bundle (or an already joined one) reports C(changed=false).

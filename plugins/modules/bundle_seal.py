@@ -10,7 +10,7 @@ short_description: Write a bundle's MANIFEST.json, SHA256SUMS and signature
 version_added: 0.1.0
 description:
   - Seals a bundle directory in the format of C(docs/bundle-format.md) (version 1), on the
-    connected side (C(delegate_to: localhost)), once every artifact is in place.
+    connected side (delegated to C(localhost)), once every artifact is in place.
   - Writes C(MANIFEST.json) (the artifact records given, and every file of the directory
     except the three top files with its size and sha256), C(SHA256SUMS) (the same files and
     C(MANIFEST.json), sorted, C(sha256sum -c) format) and C(SHA256SUMS.sig) (a detached,
@@ -19,8 +19,8 @@ description:
     three are renamed into place together at the end.
   - Fails before writing anything, naming each problem, when an artifact names a file that
     does not exist, or the directory holds a symbolic link, a special file or a temporary
-    file (C(*.part), C(*.tmp), C(.mlstack-tmp-*) ...: an interrupted download or write).
-  - Files are hashed once: a cache outside the bundle keyed by path, size, mtime and inode
+    file (C(*.part), C(*.tmp), C(.mlstack-tmp-*) ..., left by an interrupted download or write).
+  - Files are hashed once. A cache outside the bundle keyed by path, size, mtime and inode
     lets a re-run over an unchanged bundle read no file. When C(MANIFEST.json) and
     C(SHA256SUMS) would be byte-identical (C(created) is kept then) and the signature is
     a good one by the signing key, nothing is written and C(changed) is false.

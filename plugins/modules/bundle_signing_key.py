@@ -11,7 +11,7 @@ version_added: 0.1.0
 description:
   - Generates an OpenPGP signing key for the site's bundles when the secret key file
     O(path) does not exist, and writes its public key beside it. Runs on the controller
-    (C(delegate_to: localhost)).
+    (delegated to C(localhost)).
   - The key is made with C(gpg) in a temporary GNUPGHOME that is removed afterwards, so
     the user's own keyrings are never touched and no key stays in a keyring.
   - The secret key file is written with mode C(0600) (its directory is created C(0700) if
@@ -65,6 +65,7 @@ attributes:
     description: Reports whether a key would be generated or its public key written.
   diff_mode:
     support: none
+    description: Nothing to show as a diff.
   idempotent:
     support: full
     description: Once the key exists a run changes nothing.

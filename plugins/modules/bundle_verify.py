@@ -22,7 +22,7 @@ description:
   - Then every file of C(SHA256SUMS) is hashed (streamed, several files at once) and
     compared, files present that C(SHA256SUMS) does not list are named, and
     C(MANIFEST.json) must agree with C(SHA256SUMS).
-  - Completeness: each artifact of O(needs) must be in C(MANIFEST.json) with all its files,
+  - Then completeness. Each artifact of O(needs) must be in C(MANIFEST.json) with all its files,
     and each image must be named in C(images/oci/index.json) (by its C(ref)) with its
     manifest, config and layer blobs present.
   - Every problem is reported at once, one line each, in RV(problems) and in the message.
@@ -51,7 +51,7 @@ options:
     default: []
   checksums:
     description:
-      - Hash every file. V(false) checks sizes only (and MANIFEST.json's checksum):
+      - Hash every file. V(false) checks sizes only (and MANIFEST.json's checksum),
         seconds instead of minutes on a large bundle, but a flipped byte goes unseen.
     type: bool
     default: true
@@ -61,13 +61,14 @@ options:
     type: int
     default: 0
 requirements:
-  - C(gpgv) on the controller (on every Debian host: apt depends on it).
+  - C(gpgv) on the controller (every Debian host has it, since apt depends on it).
 attributes:
   check_mode:
     support: full
     description: Runs the same checks; it never changes anything.
   diff_mode:
     support: none
+    description: Nothing to show as a diff.
   idempotent:
     support: full
     description: Read-only; always C(changed=false).
