@@ -234,3 +234,7 @@ def human_size(count: int) -> str:
             return ("%d %s" % (value, unit)) if unit == "B" else ("%.1f %s" % (value, unit))
         value /= 1024
     return "%d B" % count
+
+
+def problems_heading(count: int) -> str:
+    return "%d problem%s" % (count, "" if count == 1 else "s")

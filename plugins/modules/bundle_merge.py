@@ -97,7 +97,7 @@ import shutil
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mlstack.platform.plugins.module_utils._bundle import SIGNATURE, SUMS, BundleError
+from ansible_collections.mlstack.platform.plugins.module_utils._bundle import SIGNATURE, SUMS, BundleError, problems_heading
 from ansible_collections.mlstack.platform.plugins.module_utils._bundle_delta import (
     MergePlan,
     apply_merge,
@@ -136,8 +136,8 @@ def main() -> None:
                 staging = make_staging(root)
             problems, result["bytes"] = check_merge(plan, staging)
             if problems:
-                raise BundleError("cannot merge %s into %s (the bundle is unchanged), %d problems:\n%s"
-                                  % (delta, root, len(problems), "\n".join(problems)))
+                raise BundleError("cannot merge %s into %s (the bundle is unchanged), %s:\n%s"
+                                  % (delta, root, problems_heading(len(problems)), "\n".join(problems)))
             if not module.check_mode:
                 apply_merge(plan, staging)
                 staging = None

@@ -107,6 +107,7 @@ from ansible.module_utils.common.text.formatters import human_to_bytes
 from ansible_collections.mlstack.platform.plugins.module_utils._bundle import (
     MANIFEST,
     BundleError,
+    problems_heading,
     read_bytes,
     sha256_bytes,
 )
@@ -165,8 +166,8 @@ def do_join(module: AnsibleModule, parts_dir: str) -> dict:
                               % dest)
     names, sums, problems = verify_parts(parts_dir)
     if problems:
-        raise BundleError("parts in %s failed verification, nothing was extracted, %d problems:\n%s"
-                          % (parts_dir, len(problems), "\n".join(problems)))
+        raise BundleError("parts in %s failed verification, nothing was extracted, %s:\n%s"
+                          % (parts_dir, problems_heading(len(problems)), "\n".join(problems)))
     files = 0 if module.check_mode else join(parts_dir, dest, names, sums)
     parts = info.get("parts") or [{"name": name, "sha256": sums[name]} for name in names]
     return dict(changed=True, parts=parts, bytes=sum(os.path.getsize(os.path.join(parts_dir, n)) for n in names),

@@ -150,6 +150,7 @@ from ansible_collections.mlstack.platform.plugins.module_utils._bundle import (
     SUMS,
     BundleError,
     load_manifest,
+    problems_heading,
     read_sums,
 )
 from ansible_collections.mlstack.platform.plugins.module_utils._bundle_check import (
@@ -202,8 +203,9 @@ def main() -> None:
     except (BundleError, GpgError) as exc:
         module.fail_json(msg=str(exc), problems=[str(exc)])
     if result["problems"]:
-        module.fail_json(msg="bundle %s failed verification, %d problems:\n%s"
-                         % (module.params["path"], len(result["problems"]), "\n".join(result["problems"])), **result)
+        module.fail_json(msg="bundle %s failed verification, %s:\n%s"
+                         % (module.params["path"], problems_heading(len(result["problems"])),
+                            "\n".join(result["problems"])), **result)
     module.exit_json(**result)
 
 

@@ -99,7 +99,7 @@ def test_a_damaged_delta_leaves_the_bundle_untouched(capsys, trip, keys):
     flip_byte(os.path.join(delta, victim))
     failed = merge(capsys, site, delta, keys["site"])
     assert failed["failed"] is True
-    assert "(the bundle is unchanged), 1 problems:" in failed["msg"]
+    assert "(the bundle is unchanged), 1 problem:" in failed["msg"]
     assert "%s: damaged in %s" % (victim, os.path.join(delta, victim)) in failed["msg"]
     assert tree(site) == before
 

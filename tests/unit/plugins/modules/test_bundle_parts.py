@@ -64,7 +64,7 @@ def test_a_damaged_or_missing_part_is_named_and_nothing_extracted(capsys, sealed
     dest = str(tmp_path / "dest")
     result = join(capsys, str(tmp_path / "media"), dest)
     assert result["failed"] is True
-    assert result["msg"].splitlines()[0].endswith("failed verification, nothing was extracted, 1 problems:")
+    assert result["msg"].splitlines()[0].endswith("failed verification, nothing was extracted, 1 problem:")
     assert result["msg"].splitlines()[1].startswith("part bundle.tar.0002: damaged (sha256 ")
     assert not os.path.exists(dest)
     os.unlink(str(tmp_path / "media" / "bundle.tar.0003"))

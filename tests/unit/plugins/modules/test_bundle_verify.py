@@ -30,7 +30,7 @@ def test_one_changed_byte_is_named(capsys, sealed, sealed_template, keys):
     assert result["failed"] is True
     assert len(result["problems"]) == 1
     assert result["problems"][0].startswith("%s: damaged (sha256 " % damaged)
-    assert result["msg"].splitlines()[0] == "bundle %s failed verification, 1 problems:" % root
+    assert result["msg"].splitlines()[0] == "bundle %s failed verification, 1 problem:" % root
     assert damaged in result["msg"].splitlines()[1]
 
 
