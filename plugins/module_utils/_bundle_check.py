@@ -76,18 +76,29 @@ def check_files(root: str, manifest: t.Dict[str, t.Any], sums: t.Dict[str, str],
     return problems, result
 
 
+NEED_CHECKED = ("ref", "version", "digest")
+# What the artifact layer's entries carry besides (informational here, not compared).
+NEED_INFORMATIONAL = ("kind", "key", "target", "name", "source", "files", "hosts", "roles")
+
+
 def normalize_needs(needs: t.Sequence[t.Any]) -> t.List[t.Dict[str, t.Optional[str]]]:
-    """``needs`` entries: an artifact id, or a map with ``id`` and, for images, ``ref``."""
+    """``needs`` entries: an artifact id, or a map with ``id`` and optionally ``ref`` (an
+    image's name in the OCI layout), ``version`` and ``digest`` (compared with the
+    bundle's record); the artifact layer's other fields are accepted and ignored."""
     normalized = []
     for number, need in enumerate(needs, start=1):
         if isinstance(need, str):
             need = {"id": need}
         if not isinstance(need, dict) or not isinstance(need.get("id"), str) or not need["id"]:
             raise BundleError("needs[%d]: %r is neither an artifact id nor a map with an id" % (number, need))
-        unknown = set(need) - {"id", "ref"}
+        unknown = set(need) - {"id"} - set(NEED_CHECKED) - set(NEED_INFORMATIONAL)
         if unknown:
             raise BundleError("needs[%d] (%s): unknown keys %s" % (number, need["id"], ", ".join(sorted(unknown))))
-        normalized.append({"id": need["id"], "ref": need.get("ref")})
+        entry: t.Dict[str, t.Optional[str]] = {"id": need["id"]}
+        for field in NEED_CHECKED:
+            value = need.get(field)
+            entry[field] = str(value) if value not in (None, "") else None
+        normalized.append(entry)
     return normalized
 
 
@@ -163,8 +174,10 @@ def check_needs(root: str, manifest: t.Dict[str, t.Any], sums: t.Dict[str, str],
             elif not os.path.isfile(os.path.join(root, rel)):
                 problems.append("artifact %s: file %s missing" % (need["id"], rel))
         ref = need["ref"] or (artifact.get("ref") if artifact.get("kind") == "image" else None)
-        if need["ref"] and artifact.get("ref") and need["ref"] != artifact.get("ref"):
-            problems.append("artifact %s: the site needs %s, the bundle has %s" % (need["id"], need["ref"], artifact["ref"]))
+        for field in NEED_CHECKED:
+            if need.get(field) and artifact.get(field) is not None and need[field] != str(artifact[field]):
+                problems.append("artifact %s: the site needs %s %s, the bundle has %s"
+                                % (need["id"], field, need[field], artifact[field]))
         if ref:
             if refs is None:
                 refs, problem = read_oci_index(root)

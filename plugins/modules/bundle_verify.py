@@ -43,9 +43,12 @@ options:
   needs:
     description:
       - What the site needs, as the artifact layer computes it. Each entry is an artifact
-        id (C(image/minio), C(debs/postgresql@debian-bookworm)) or a map with C(id) and,
-        for an image, C(ref) (its name in the OCI layout).
-      - An image without C(ref) here is checked under the C(ref) that MANIFEST.json gives it.
+        id (C(image/minio), C(debs/postgresql@debian-bookworm)) or a map with C(id) and
+        optionally C(ref) (an image's name in the OCI layout), C(version) and C(digest),
+        each compared with the bundle's record. The layer's other fields (C(kind), C(key),
+        C(target), C(name), C(source), C(files), C(hosts), C(roles)) are accepted and ignored.
+      - An image without C(ref) here is checked under the C(ref) that MANIFEST.json gives it;
+        give C(ref) (or C(version)) so that a bundle made for another tag is refused.
     type: list
     elements: raw
     default: []

@@ -129,7 +129,20 @@ def test_bad_inputs(capsys, sealed, sealed_template, keys, tmp_path):
 def test_a_need_with_another_ref_is_named(capsys, sealed, sealed_template, keys):
     root, _records = sealed
     result = verify(capsys, root, keys["site"], [{"id": "image/registry", "ref": "docker.io/library/registry:3.0.0"}])
-    assert "artifact image/registry: the site needs docker.io/library/registry:3.0.0, the bundle has " \
+    assert "artifact image/registry: the site needs ref docker.io/library/registry:3.0.0, the bundle has " \
            "docker.io/library/registry:2.8.3" in result["problems"]
     assert "image docker.io/library/registry:3.0.0 (image/registry): not named in images/oci/index.json" \
         in result["problems"]
+
+
+def test_needs_as_the_artifact_layer_gives_them(capsys, sealed, keys):
+    """Entries with the layer's fields (kind, key, target, hosts, roles) are accepted; a
+    version or digest given is compared with the bundle's record."""
+    root, _records = sealed
+    needs = [{"id": "debs/postgresql@debian-bookworm", "kind": "debs", "key": "postgresql",
+              "target": "debian-bookworm", "hosts": ["db1"], "roles": ["postgres"], "version": "16"},
+             {"id": "chart/seldon", "kind": "chart", "key": "seldon", "hosts": [], "roles": ["seldon"],
+              "version": "1.17.1"}]
+    result = verify(capsys, root, keys["site"], needs)
+    assert result["problems"] == ["artifact debs/postgresql@debian-bookworm: the site needs version 16, "
+                                  "the bundle has 15"]
