@@ -28,6 +28,7 @@ from ansible_collections.mlstack.platform.plugins.module_utils._bundle import (
     split_id,
     walk,
 )
+from ansible_collections.mlstack.platform.plugins.module_utils._bundle_check import check_image, read_oci_index
 from ansible_collections.mlstack.platform.plugins.module_utils._bundle_hash import HashCache, HashResult
 
 
@@ -78,6 +79,15 @@ def bundle_files(root: str, artifacts: t.Sequence[t.Dict[str, t.Any]]) -> t.List
         for rel in artifact["files"]:
             if rel not in present:
                 problems.append("artifact %s: file %s does not exist in %s" % (artifact["id"], rel, root))
+    images = [artifact for artifact in artifacts if artifact["kind"] == "image"]
+    if images:
+        refs, problem = read_oci_index(root)
+        if problem:
+            problems.append(problem)
+        else:
+            for artifact in images:
+                problems.extend(check_image(root, artifact["id"], artifact["ref"], t.cast(t.Dict[str, t.Any], refs)
+                                            .get(artifact["ref"]), artifact.get("digest")))
     if problems:
         raise BundleError("cannot seal %s:\n%s" % (root, "\n".join(problems)))
     return files

@@ -18,7 +18,8 @@ description:
     GNUPGHOME that is removed afterwards). Each is written to a temporary name, and the
     three are renamed into place together at the end.
   - Fails before writing anything, naming each problem, when an artifact names a file that
-    does not exist, or the directory holds a symbolic link, a special file or a temporary
+    does not exist, an image's C(ref) is not named in C(images/oci/index.json) (or names
+    another digest, or a blob of its manifest is missing), or the directory holds a symbolic link, a special file or a temporary
     file (C(*.part), C(*.tmp), C(.mlstack-tmp-*) ..., left by an interrupted download or write).
   - Files are hashed once. A cache outside the bundle keyed by path, size, mtime and inode
     lets a re-run over an unchanged bundle read no file. When C(MANIFEST.json) and
@@ -268,6 +269,8 @@ def main() -> None:
     gpgv = module.get_bin_path("gpgv", required=True)
     gpgconf = module.get_bin_path("gpgconf")
     try:
+        if os.path.isfile(params["signing_key"]) and os.stat(params["signing_key"]).st_mode & 0o077:
+            module.warn("signing key %s is readable by others than its owner; chmod 0600 it" % params["signing_key"])
         seal = Seal(root, params["artifacts"], params["collection"], cache_dir, params["workers"])
         with GpgHome(module.run_command, gpg, gpgconf, throwaway_s2k=True) as home:
             fingerprint = import_signing_key(home, params["signing_key"])

@@ -132,3 +132,23 @@ def test_delta_bad_inputs(capsys, sealed, sealed_template, tmp_path):
                                                "dest": str(tmp_path / "d")})
     assert result["msg"] == "%s is not signed: it has no SHA256SUMS.sig" % root
     assert not os.path.exists(str(tmp_path / "d"))
+
+
+def test_a_file_moved_in_the_bundle_is_not_carried_and_merged_from_the_bundle(capsys, sealed, keys, cache_dir, tmp_path):
+    root, records = sealed
+    site = str(tmp_path / "site")
+    shutil.copytree(root, site)
+    base = os.path.join(site, "MANIFEST.json")
+    old = records[2]["files"][1]
+    new = "apt/debian-bookworm/pool/" + os.path.basename(old)
+    os.makedirs(os.path.join(root, os.path.dirname(new)))
+    os.rename(os.path.join(root, old), os.path.join(root, new))
+    records[2]["files"][1] = new
+    assert seal(capsys, root, records, keys["site"], cache_dir)["changed"] is True
+    delta = str(tmp_path / "delta")
+    result = run_module(capsys, bundle_delta, {"path": root, "base_manifest": base, "dest": delta, "link": False})
+    assert result["files"] == [] and result["copied"] == 0
+    merged = merge(capsys, site, delta, keys["site"])
+    assert merged["staged"] == [new] and merged["removed"] == [old]
+    assert tree(site) == tree(root)
+    assert verify(capsys, site, keys["site"], needs_of(records))["problems"] == []

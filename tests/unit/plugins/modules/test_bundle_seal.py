@@ -124,3 +124,26 @@ def test_passphrase_protected_key(capsys, tmp_path, cache_dir):
     assert not os.path.exists(os.path.join(root, "SHA256SUMS.sig"))
     result = seal(capsys, root, records, key, cache_dir, passphrase="correct horse")
     assert result["changed"] is True, result
+
+
+def test_an_image_the_layout_does_not_hold_is_refused(capsys, tmp_path, keys, cache_dir):
+    root = str(tmp_path / "b")
+    os.makedirs(root)
+    records = make_bundle(root)
+    records[0]["ref"] = "docker.io/library/registry:9.9"
+    result = seal(capsys, root, records, keys["site"], cache_dir)
+    assert "image docker.io/library/registry:9.9 (image/registry): not named in images/oci/index.json" \
+        in result["msg"].splitlines()
+    assert not os.path.exists(os.path.join(root, "MANIFEST.json"))
+
+
+def test_a_readable_signing_key_is_warned_about(capsys, sealed, keys, cache_dir, tmp_path):
+    import shutil
+    root, records = sealed
+    loose = str(tmp_path / "loose.key")
+    shutil.copy(keys["site"].secret, loose)
+    os.chmod(loose, 0o644)
+    key = Key.__new__(Key)
+    key.secret = loose
+    result = seal(capsys, root, records, key, cache_dir)
+    assert any("readable by others" in str(warning) for warning in result.get("warnings", [])), result["warnings"]
