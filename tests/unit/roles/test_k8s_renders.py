@@ -18,12 +18,7 @@ networking/v1beta1 API documents (see ISTIO_GATEWAY_SCHEMA).
 from __future__ import annotations
 
 import copy
-import os
 import re
-import secrets
-import stat
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,19 +28,7 @@ import pytest
 import yaml
 
 from k8s_schema import ROOT, pinned_kubernetes_version, validate_fragment, validate_object
-
-ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
-APPS = ("determined", "seldon", "pachyderm")
-
-PLAYBOOK = """\
-- name: Render the Helm apps of the platform
-  hosts: k8s_control_plane[0]
-  gather_facts: false
-  roles:
-    - role: mlstack.platform.determined
-    - role: mlstack.platform.seldon
-    - role: mlstack.platform.pachyderm
-"""
+from role_render import APPS, _docs, _inventory, _mode, _recap, _run, _seed_credentials
 
 # Istio networking.istio.io/v1beta1 Gateway: the fields of its spec as Istio's API reference
 # documents them (selector, servers[].port{number, protocol, name}, servers[].hosts), strict.
@@ -91,112 +74,6 @@ ISTIO_GATEWAY_SCHEMA: dict[str, Any] = {
 }
 
 
-# --------------------------------------------------------------------------- helpers
-
-def _write(path: Path, text: str, mode: int = 0o600) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path.write_text(text)
-    path.chmod(mode)
-
-
-def _inventory(tmp: Path, creds: Path, extra: dict[str, Any] | None = None) -> Path:
-    """The seed's one-VM site: ml1 is control plane, database server and object store."""
-    host = {
-        "ansible_connection": "local",
-        "ansible_python_interpreter": sys.executable,
-        "ansible_host": "10.64.140.10",
-        # What the postgres role is given on that site ...
-        "postgres_databases": [
-            {"name": "determined", "owner": "determined"},
-            {"name": "pachyderm", "owner": "pachyderm"},
-            {"name": "pachyderm_dex", "owner": "pachyderm"},
-        ],
-        # ... and what the minio role publishes for its consumers.
-        "minio_endpoint_url": "http://10.64.140.10:9000",
-    }
-    group_vars: dict[str, Any] = {
-        "mlstack_credentials_dir": str(creds),
-        "determined_apply": False,
-        "seldon_apply": False,
-        "pachyderm_apply": False,
-        "determined_render_dir": str(tmp / "render" / "determined"),
-        "seldon_render_dir": str(tmp / "render" / "seldon"),
-        "pachyderm_render_dir": str(tmp / "render" / "pachyderm"),
-        # One T4 per VM in the seed; task pods tolerate the GPU taint.
-        "determined_slots_per_agent": 1,
-        "determined_master_memory_limit": "4Gi",
-        "determined_task_tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-        "determined_task_node_selector": {"nvidia.com/gpu.present": "true"},
-        # The seed serves models through knative's Istio and the seldon gateway.
-        "seldon_exposure": "istio",
-        # Models come from the object store with the seldon consumer's key.
-        "seldon_model_storage_consumer": "seldon",
-        "seldon_model_namespaces": ["models"],
-        "pachyderm_pachd_resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "4Gi"}},
-        "pachyderm_pachd_tolerations": [{"key": "dedicated", "operator": "Equal", "value": "data", "effect": "NoSchedule"}],
-    }
-    group_vars.update(extra or {})
-    inventory = {
-        "all": {
-            "children": {
-                "k8s_control_plane": {"hosts": {"ml1": host}},
-                "postgres": {"hosts": {"ml1": {}}},
-                "object_store": {"hosts": {"ml1": {}}},
-            },
-            "vars": group_vars,
-        }
-    }
-    path = tmp / "hosts.yml"
-    _write(path, yaml.safe_dump(inventory), 0o644)
-    return path
-
-
-def _seed_credentials(creds: Path) -> dict[str, str]:
-    """The files the minio and postgres roles would have left on the controller."""
-    made = {}
-    for consumer in ("determined", "pachyderm", "seldon"):
-        for kind, length in (("access_key", 20), ("secret_key", 40)):
-            value = secrets.token_hex(length // 2)
-            _write(creds / "object-store" / f"{consumer}.{kind}", value + "\n")
-            made[f"{consumer}.{kind}"] = value
-    # determined's database password exists already; pachyderm's is left for the role to make.
-    made["postgres.determined"] = secrets.token_hex(16)
-    _write(creds / "postgres" / "determined", made["postgres.determined"] + "\n")
-    return made
-
-
-def _run(tmp: Path, inventory: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    playbook = tmp / "render.yml"
-    if not playbook.exists():
-        _write(playbook, PLAYBOOK, 0o644)
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".ansible" / "collections"),
-        ANSIBLE_HOME=str(ROOT / ".ansible"),
-        ANSIBLE_LOCAL_TEMP=str(tmp / "ansible-tmp"),
-        ANSIBLE_NOCOLOR="1",
-    )
-    return subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-i", str(inventory), str(playbook), *args],
-        env=env, capture_output=True, text=True, timeout=600, check=False,
-    )
-
-
-def _recap(result: subprocess.CompletedProcess[str]) -> dict[str, int]:
-    match = re.search(r"^ml1\s+:\s+(.*)$", result.stdout, re.M)
-    assert match, result.stdout + result.stderr
-    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(1))}
-
-
-def _docs(path: Path) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(path.read_text()) if d]
-
-
-def _mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
 # --------------------------------------------------------------------------- fixtures
 
 @pytest.fixture(scope="module")
@@ -205,21 +82,9 @@ def version() -> str:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    tmp = tmp_path_factory.mktemp("k8s-renders")
-    creds = tmp / "credentials"
-    made = _seed_credentials(creds)
-    inventory = _inventory(tmp, creds)
-    first = _run(tmp, inventory)
-    assert first.returncode == 0, first.stdout + first.stderr
-    second = _run(tmp, inventory)
-    assert second.returncode == 0, second.stdout + second.stderr
-    render = tmp / "render"
-    return {
-        "tmp": tmp, "creds": creds, "made": made, "inventory": inventory, "first": first, "second": second,
-        "render": render,
-        "values": {app: yaml.safe_load((render / app / "values.yml").read_text()) for app in APPS},
-    }
+def site(seed_site: dict[str, Any]) -> dict[str, Any]:
+    """The seed's site rendered twice (conftest.py; shared with test_chart_contracts.py)."""
+    return seed_site
 
 
 # --------------------------------------------------------------------------- the manifests
@@ -366,12 +231,25 @@ def test_seldon_model_storage_secret(site: dict[str, Any]) -> None:
 def test_pachyderm_values(site: dict[str, Any], version: str) -> None:
     values = site["values"]["pachyderm"]
     made = site["made"]
-    assert values["deployTarget"] == "MINIO"
-    minio = values["pachd"]["storage"]["minio"]
-    assert minio["bucket"] == "pachyderm"
-    assert minio["endpoint"] == "10.64.140.10:9000"  # host:port, the chart's format
-    assert minio["secure"] == "false"
-    assert minio["id"] == made["pachyderm.access_key"] and minio["secret"] == made["pachyderm.secret_key"]
+    # S3-compatible stores are backend AMAZON with an S3 URL in pachd 2.12 (src/internal/obj/bucket.go)
+    assert values["deployTarget"] == "CUSTOM"
+    storage = values["pachd"]["storage"]
+    assert storage["backend"] == "AMAZON"
+    assert storage["storageURL"] == "s3://pachyderm?endpoint=10.64.140.10%3A9000&region=us-east-1&disableSSL=true"
+    amazon = storage["amazon"]
+    assert amazon["bucket"] == "pachyderm" and amazon["region"] == "us-east-1" and amazon["disableSSL"] is True
+    assert amazon["id"] == made["pachyderm.access_key"] and amazon["secret"] == made["pachyderm.secret_key"]
+    assert "minio" not in storage
+    # one registry before every image, repositories without one (the chart composes registry + repository)
+    assert values["global"]["image"]["registry"] == "docker.io/"
+    assert values["pachd"]["image"] == {"repository": "pachyderm/pachd", "tag": "2.12.2"}
+    assert values["pachd"]["worker"]["image"] == {"repository": "pachyderm/worker", "tag": "2.12.2"}
+    # auth on with the generated root token; the chart's mock IdP (admin/password, cluster admin) off
+    assert values["pachd"]["activateAuth"] is True and values["oidc"]["mockIDP"] is False
+    assert values["console"]["enabled"] is False  # no identity provider given
+    assert values["proxy"]["host"] == "10.64.140.10:30080"
+    for removed in ("enterpriseSecret", "enterpriseSecretSecretName", "enterpriseLicenseKeySecretName"):
+        assert removed not in values["pachd"]
     pg = values["global"]["postgresql"]
     assert pg["postgresqlHost"] == "10.64.140.10"
     assert pg["postgresqlDatabase"] == "pachyderm" and pg["identityDatabaseFullNameOverride"] == "pachyderm_dex"
@@ -397,7 +275,8 @@ def test_pachyderm_secrets_are_referenced_not_inlined(site: dict[str, Any]) -> N
     db_file = creds / "postgres" / "pachyderm"
     assert _mode(db_file) == 0o600
     assert data["postgresql-password"] == db_file.read_text().strip()
-    for key, name in (("root-token", "root_token"), ("enterprise-secret", "enterprise_secret"),
+    assert set(data) == {"postgresql-password", "root-token", "pachd-oauth-client-secret", "OAUTH_CLIENT_SECRET"}
+    for key, name in (("root-token", "root_token"),
                       ("pachd-oauth-client-secret", "oauth_client_secret"),
                       ("OAUTH_CLIENT_SECRET", "console_oauth_client_secret")):
         path = creds / "pachyderm" / name
@@ -497,7 +376,16 @@ def test_registry_and_cpu_site(tmp_path: Path, version: str) -> None:
     assert sel["image"]["registry"] == "registry.lab.example:5000"
     assert _docs(render / "seldon" / "exposure.yml") == []
     pach = yaml.safe_load((render / "pachyderm" / "values.yml").read_text())
-    assert pach["pachd"]["image"]["repository"] == "registry.lab.example:5000/pachyderm/pachd"
+    assert pach["global"]["image"]["registry"] == "registry.lab.example:5000/"
+    assert pach["pachd"]["image"]["repository"] == "pachyderm/pachd"
+    assert pach["loki-stack"]["loki"]["image"]["repository"] == "registry.lab.example:5000/grafana/loki"
+    assert pach["loki-stack"]["promtail"]["image"]["registry"] == "registry.lab.example:5000"
+    sel_servers = sel["predictor_servers"]
+    assert sel_servers["SKLEARN_SERVER"]["protocols"]["seldon"] == {
+        "image": "registry.lab.example:5000/seldonio/sklearnserver", "defaultImageVersion": "1.17.1"}
+    assert sel_servers["TRITON_SERVER"] is None  # not offered by default: removed from seldon-config
+    assert sel["explainer"]["image"] == "registry.lab.example:5000/seldonio/alibiexplainer:1.17.1"
+    assert det["db"]["cpuRequest"] == "500m" and det["db"]["memRequest"] == "1Gi" and det["db"]["memLimit"] == "2Gi"
 
 
 # --------------------------------------------------------------------------- bad input
@@ -515,6 +403,13 @@ BAD_INPUTS = [
     ({"pachyderm_s3_gateway_port": 600}, "pachyderm_s3_gateway_port"),
     ({"pachyderm_proxy_service_type": "Ingress"}, "pachyderm_proxy_service_type"),
     ({"pachyderm_db_identity_name": "pachyderm"}, "pachyderm_db_identity_name"),
+    ({"pachyderm_console_enabled": True}, "pachyderm_oidc_upstream_idps is empty"),
+    ({"pachyderm_oidc_upstream_idps": [{"id": "x", "type": "oidc"}]}, "every entry needs id, name, type and config"),
+    ({"pachyderm_s3_region": "US East"}, "pachyderm_s3_region"),
+    ({"determined_db_memory_request": "lots", "determined_db_mode": "chart"}, "determined_db_memory_request"),
+    ({"determined_enabled": True, "mlstack_offline": True, "mlstack_bundle_dir": "/nonexistent/bundle"},
+     "Determined offline needs mlstack_registry"),
+    ({"seldon_prepackaged_servers": ["SKLEARN_SERVER", "ONNX_SERVER"]}, "seldon_prepackaged_servers"),
 ]
 
 
