@@ -22,7 +22,7 @@ from ansible_collections.mlstack.platform.plugins.module_utils._bundle_gpg impor
 from ansible_collections.mlstack.platform.plugins.module_utils._bundle_hash import HashCache, hash_files, stream_sha256
 from ansible_collections.mlstack.platform.plugins.module_utils._bundle_parts import PartWriter
 
-from bundle_maker import keys, write  # noqa: F401
+from bundle_maker import keys, write  # noqa: F401 pylint: disable=unused-import
 
 
 def test_dearmor_equals_gpg_dearmor(keys, tmp_path):

@@ -15,7 +15,7 @@ import pytest
 
 from ansible_collections.mlstack.platform.plugins.modules import bundle_delta, bundle_merge
 
-from bundle_maker import add_image, cache_dir, flip_byte, keys, needs_of, run_module, seal, sealed, sealed_template, verify, write  # noqa: F401
+from bundle_maker import add_image, cache_dir, flip_byte, keys, needs_of, run_module, seal, sealed, sealed_template, verify, write  # noqa: F401 pylint: disable=unused-import
 
 
 def tree(root):

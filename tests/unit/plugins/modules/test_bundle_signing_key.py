@@ -10,7 +10,7 @@ import stat
 
 from ansible_collections.mlstack.platform.plugins.modules import bundle_signing_key
 
-from bundle_maker import cache_dir, make_bundle, run_module, seal, verify  # noqa: F401
+from bundle_maker import cache_dir, make_bundle, run_module, seal, verify  # noqa: F401 pylint: disable=unused-import
 
 
 class Files:
