@@ -13,11 +13,11 @@ description:
   - Reads, on the controller, the layout's C(oci-layout), C(index.json) and the manifest of
     each chosen image (checked against its digest); never reads a layer or a config.
   - Returns the sorted, unique list of paths relative to the layout
-    (C(blobs/sha256/<hex>)) of everything the images need: the manifest (and an image
+    (C(blobs/sha256/<hex>)) of everything the images need, the manifest (and an image
     index the entry points at), the config and every layer. A layer shared by several
     images is listed once.
   - Blobs are named by their digest, so a copy that already exists on the host is the right
-    one: copy them with M(ansible.builtin.copy) and C(force=false) (no checksum of large
+    one; copy them with M(ansible.builtin.copy) and C(force=false) (no checksum of large
     files on either end), together with C(oci-layout) and C(index.json), then load the
     images with M(mlstack.platform.image_import) and O(mlstack.platform.image_import#module:layout).
   - Returns the list itself with C(lookup()); C(query()) wraps it in a one-element list.

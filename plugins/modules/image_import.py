@@ -6,12 +6,20 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: image_import
-short_description: Load image archives into Docker or containerd, only what is missing
+short_description: Load image archives or an OCI layout into Docker or containerd, only what is missing
 version_added: 0.1.0
 description:
   - Loads image archives made by C(docker save), C(skopeo copy ... oci-archive:),
-    C(buildah push ... oci-archive:) or C(ctr images export) into the Docker Engine, a
-    containerd (through C(ctr)) or MicroK8s (through C(microk8s ctr)).
+    C(buildah push ... oci-archive:) or C(ctr images export), or images of an OCI image
+    layout directory (the bundle's C(images/oci/), C(skopeo copy ... oci:DIR:REF)) into
+    the Docker Engine, a containerd (through C(ctr)) or MicroK8s (through C(microk8s ctr)).
+  - From a layout (O(layout)), only the images the engine lacks are streamed, as a tar
+    built on the fly from the layout's blobs and never written to disk - a C(docker save)
+    archive for the Docker Engine (Docker 20.10 cannot load OCI archives), an OCI archive
+    holding only those images for containerd and MicroK8s. Each blob is hashed while it
+    streams and its last bytes are only sent once it matched its digest; a missing,
+    short or damaged blob fails the task naming the image and the blob. OCI archives in
+    O(paths) or O(archives) are streamed to the Docker Engine the same way.
   - Reads only the archive's index, that is C(manifest.json) of a C(docker save) archive (also
     in the Docker 25+ layout with C(blobs/sha256/) paths) or C(index.json) of an OCI layout.
     Tar headers are read and layer data is skipped, so the archive is never unpacked and
@@ -36,7 +44,7 @@ options:
     description:
       - Archive files, or directories whose files matching O(patterns) are archives
         (not recursive, in name order).
-      - At least one of O(paths) and O(archives) must be given.
+      - At least one of O(paths), O(archives) and O(layout) must be given.
     type: list
     elements: path
   patterns:
@@ -69,6 +77,25 @@ options:
         type: list
         elements: str
         default: []
+  layout:
+    description:
+      - An OCI image layout directory on the host (C(oci-layout), C(index.json),
+        C(blobs/sha256/)), such as the bundle's C(images/oci/) or the blobs of it that
+        the lookup P(mlstack.platform.oci_image_files#lookup) lists.
+      - Images are named by the C(io.containerd.image.name) annotation of their
+        C(index.json) entry or by C(org.opencontainers.image.ref.name) when that is a
+        whole reference (as the bundle and C(skopeo copy ... oci:DIR:REPO:TAG) write it).
+      - Only the blobs of the images to load must be there (and every chosen image's
+        manifest); O(sha256sums) and O(archives[].sha256) do not apply, blob digests do.
+    type: path
+  images:
+    description:
+      - References of the O(layout)'s images to load (any equivalent spelling,
+        C(registry:2.8) is C(docker.io/library/registry:2.8)). A reference the layout does
+        not hold fails the task before anything changes.
+      - Default is every named image of the layout. Requires O(layout).
+    type: list
+    elements: str
   sha256sums:
     description:
       - A C(SHA256SUMS) file (as C(sha256sum) writes it) giving the expected digest of each
@@ -80,11 +107,15 @@ options:
       - When expected digests are checked. Archives whose images are all present are not
         read at all (the engine checked their layers when it loaded them).
       - V(before) hashes every archive that will be loaded or retagged before anything is
-        changed, so a mismatch fails with nothing loaded. The file is read twice.
+        changed, so a mismatch fails with nothing loaded. The file is read twice. For
+        O(layout), the blobs of the images to load are hashed before, and again while
+        they stream.
       - V(while) hashes an archive as it streams into the engine, reading it once. A
         mismatch is only known when the engine has read the whole file; what was loaded
-        is then removed again (names removed or pointed back) and the task fails.
-      - V(never) ignores expected digests.
+        is then removed again (names removed or pointed back) and the task fails. For
+        O(layout), blobs are only hashed while streaming. An OCI archive streamed to the
+        Docker Engine is hashed before (only its blobs stream).
+      - V(never) ignores expected digests (a layout's blobs are still checked while streaming).
     type: str
     choices: [before, while, never]
     default: before
@@ -148,11 +179,19 @@ notes:
   - For OCI archives, image names come from the C(io.containerd.image.name) annotation, or
     from C(org.opencontainers.image.ref.name) when that is a whole reference; a bare tag
     such as C(latest) names no repository, and such an image is only identified by digest.
-  - C(docker load) of Docker Engines before 25 cannot read OCI-only archives; use
-    C(skopeo copy ... docker-archive:) for them.
+  - C(docker load) of Docker Engines before 25 cannot read OCI-only archives
+    (C(open .../blobs/json, no such file or directory)); the module gives them a
+    C(docker save) archive built from the OCI archive's or layout's blobs instead.
+  - If a load fails, the names it set are removed or pointed back, every image of the
+    archive that was not there before is removed (so no dangling C(<none>) image stays),
+    and for containerd the blobs the failed import wrote are removed from the content
+    store. A task that imported an archive completely before failing reports C(changed).
 seealso:
   - module: community.docker.docker_image_load
     description: Always loads and always reports changed; no check mode.
+  - plugin: mlstack.platform.oci_image_files
+    plugin_type: lookup
+    description: The blob files chosen images of a layout need, to copy only those to a host.
 """
 
 EXAMPLES = r"""
@@ -170,6 +209,19 @@ EXAMPLES = r"""
         images:
           - registry:2.8.3
       - path: /srv/bundle/images/postgres.tar
+    checksum_mode: while
+
+- name: Load two images of the bundle's OCI layout into Docker (only what is missing)
+  mlstack.platform.image_import:
+    layout: /srv/bundle/images/oci
+    images:
+      - docker.io/library/registry:2.8.3
+      - quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z
+
+- name: Load every image of a layout into MicroK8s, hashing each blob only as it streams
+  mlstack.platform.image_import:
+    layout: /var/lib/mlstack/oci
+    engine: microk8s
     checksum_mode: while
 
 - name: Import into MicroK8s' containerd (namespace k8s.io)
@@ -198,11 +250,12 @@ archives:
   elements: dict
   contains:
     path:
-      description: The archive file.
+      description: The archive file, or the layout directory.
       type: str
       sample: /srv/bundle/images/registry.tar
     format:
-      description: V(docker-save), V(docker-save-oci) (Docker 25+ layout) or V(oci).
+      description: V(docker-save), V(docker-save-oci) (Docker 25+ layout), V(oci) (OCI
+        archive) or V(oci-layout) (O(layout)).
       type: str
       sample: docker-save
     status:
@@ -215,7 +268,8 @@ archives:
       type: str
       sample: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae
     sha256_verified:
-      description: Whether the file was checked against an expected digest.
+      description: Whether the file was checked against an expected digest; for a
+        layout, whether the blobs of the loaded images were checked against their digests.
       type: bool
       sample: true
     images:

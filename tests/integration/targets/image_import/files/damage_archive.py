@@ -8,6 +8,9 @@
                                                 stays readable; the engine's layer digest
                                                 check fails), so that an engine loading in
                                                 manifest order has loaded the others first
+    damage_archive.py corrupt-blob LAYOUT REF   bytes overwritten inside the last layer blob
+                                                of image REF of an OCI layout directory
+                                                (same size); prints the blob's path
 """
 
 from __future__ import annotations
@@ -35,11 +38,28 @@ def corrupt_layer(source: str, destination: str) -> None:
         stream.write(b"\xff" * 4096)
 
 
+def corrupt_blob(layout: str, ref: str) -> None:
+    with open("%s/index.json" % layout, encoding="utf-8") as stream:
+        index = json.load(stream)
+    entry = next(m for m in index["manifests"] if (m.get("annotations") or {}).get(
+        "org.opencontainers.image.ref.name") == ref)
+    with open("%s/blobs/sha256/%s" % (layout, entry["digest"].split(":", 1)[1]), encoding="utf-8") as stream:
+        manifest = json.load(stream)
+    path = "blobs/sha256/" + manifest["layers"][-1]["digest"].split(":", 1)[1]
+    with open("%s/%s" % (layout, path), "r+b") as stream:
+        stream.seek(0, 2)
+        stream.seek(stream.tell() // 2)
+        stream.write(b"\xff" * 4096)
+    print(path)
+
+
 def main() -> None:
     if sys.argv[1] == "truncate":
         truncate(sys.argv[2], sys.argv[3])
     elif sys.argv[1] == "corrupt-layer":
         corrupt_layer(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "corrupt-blob":
+        corrupt_blob(sys.argv[2], sys.argv[3])
     else:
         raise SystemExit("unknown action %s" % sys.argv[1])
 
