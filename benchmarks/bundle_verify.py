@@ -130,7 +130,7 @@ def make_bundle(root: str, size_mb: int) -> t.List[t.Dict[str, t.Any]]:
 
 def make_key(directory: str) -> t.Tuple[str, str]:
     home = tempfile.mkdtemp(prefix="mlstack-gpg-b", dir="/tmp")
-    gpg = ["gpg", "--homedir", home, "--batch", "--pinentry-mode", "loopback", "--passphrase", ""]
+    gpg = ["gpg", "--homedir", home, "--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase", ""]
     try:
         subprocess.run(gpg + ["--quick-generate-key", "bench <bench@mlstack.invalid>", "ed25519", "sign", "never"],
                        check=True, capture_output=True)
