@@ -19,6 +19,7 @@ import time
 import typing as t
 
 from ansible_collections.mlstack.platform.plugins.module_utils._bundle import (
+    DELTA,
     FORMAT,
     MANIFEST,
     SIGNATURE,
@@ -94,7 +95,8 @@ class PartWriter:
 def stream_key(root: str, size: int) -> str:
     """What the parts depend on: the signed top files and the part size (the tar stream
     is deterministic: sorted members, fixed owner, modes and times)."""
-    parts = [str(size)] + [sha256_bytes(read_bytes(os.path.join(root, name)) or b"") for name in (MANIFEST, SUMS, SIGNATURE)]
+    names = (MANIFEST, SUMS, SIGNATURE, DELTA)  # a delta is cut into parts too
+    parts = [str(size)] + [sha256_bytes(read_bytes(os.path.join(root, name)) or b"") for name in names]
     return sha256_bytes(" ".join(parts).encode())
 
 

@@ -149,6 +149,7 @@ import typing as t
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mlstack.platform.plugins.module_utils._bundle import (
+    DELTA,
     SIGNATURE,
     SUMS,
     BundleError,
@@ -182,6 +183,9 @@ def verify(module: AnsibleModule) -> t.Dict[str, t.Any]:
     if not os.path.isfile(params["public_key"]):
         raise BundleError("public key %s does not exist" % params["public_key"])
     manifest = load_manifest(root)
+    if os.path.exists(os.path.join(root, DELTA)):
+        raise BundleError("%s is a delta, not a whole bundle: merge it with bundle_merge into the bundle it was made "
+                          "against, and verify that" % root)
     _data, sums = read_sums(root)
     signature = os.path.join(root, SIGNATURE)
     if not os.path.isfile(signature):

@@ -152,3 +152,17 @@ def test_a_file_moved_in_the_bundle_is_not_carried_and_merged_from_the_bundle(ca
     assert merged["staged"] == [new] and merged["removed"] == [old]
     assert tree(site) == tree(root)
     assert verify(capsys, site, keys["site"], needs_of(records))["problems"] == []
+
+
+def test_a_delta_is_not_verified_as_a_bundle_and_is_carried_in_parts(capsys, trip, keys, tmp_path):
+    from ansible_collections.mlstack.platform.plugins.modules import bundle_parts
+    _root, _records, site, _base, delta, _result, _dropped = trip
+    result = verify(capsys, delta, keys["site"])
+    assert result["msg"].startswith("%s is a delta, not a whole bundle: merge it with bundle_merge" % delta)
+    parts = str(tmp_path / "media")
+    split = run_module(capsys, bundle_parts, {"state": "split", "path": delta, "parts_dir": parts, "size": "4K"})
+    assert split["changed"] is True
+    carried = str(tmp_path / "carried.delta")
+    run_module(capsys, bundle_parts, {"state": "joined", "path": carried, "parts_dir": parts})
+    assert tree(carried) == tree(delta)
+    assert merge(capsys, site, carried, keys["site"])["changed"] is True
