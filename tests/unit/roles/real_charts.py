@@ -10,8 +10,8 @@ recorded in the roles' READMEs and the issue note. The unit suite's contract tes
      Pachyderm: .circleci/main.yml `helm package --version ${CIRCLE_TAG:1} --app-version
      ${CIRCLE_TAG:1}`; Seldon's Chart.yaml carries 1.17.1 at the tag). None of it enters
      this repository: the copies live under --charts (default /var/tmp/charts).
-  2. render: run the three roles (render-only) for the seed's site and for a site with a
-     registry, render each app's values.yml with Helm's own engine (PyPI helm-python-sdk,
+  2. render: run the three roles (render-only) for the seed's site and for the full site
+     (role_render.FULL_SITE: a registry, every optional component on), render each app's values.yml with Helm's own engine (PyPI helm-python-sdk,
      in a venv of its own: --helm-python), collect every image the rendered objects run
      (containers, init containers, pachd's worker images, Seldon's prepackaged servers and
      explainers in seldon-config) and compare them with the manifest.
@@ -45,11 +45,9 @@ CHARTS: dict[str, tuple[str, str, str, str, str | None]] = {
 RELEASES = {"determined": ("determined", "determined"), "seldon": ("seldon-core", "seldon-system"),
             "pachyderm": ("pachyderm", "pachyderm")}
 
-SITES: dict[str, dict[str, Any]] = {
-    "seed": {},
-    "registry": {"mlstack_registry": "registry.lab.example:5000", "determined_db_mode": "chart",
-                 "seldon_exposure": "none"},
-}
+def _sites() -> dict[str, dict[str, Any]]:
+    from role_render import FULL_SITE
+    return {"seed": {}, "full": FULL_SITE}
 
 
 def prepare(mirrors: Path, charts: Path) -> None:
@@ -172,7 +170,7 @@ def manifest_refs(registry: str) -> set[str]:
 def render(helm_python: str, charts: Path) -> int:
     from role_render import render_site
     failures = 0
-    for site, extra in SITES.items():
+    for site, extra in _sites().items():
         with tempfile.TemporaryDirectory(prefix=f"real-charts-{site}-") as tmp:
             rendered = render_site(Path(tmp), extra)
             registry = extra.get("mlstack_registry", "")

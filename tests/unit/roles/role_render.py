@@ -25,6 +25,23 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
+
+# A site with everything on: a registry, the chart's own database for Determined, every
+# prepackaged Seldon server, Pachyderm's console with an identity provider, and Loki.
+FULL_SITE: dict[str, Any] = {
+    "mlstack_registry": "registry.lab.example:5000",
+    "determined_db_mode": "chart",
+    "seldon_exposure": "none",
+    "seldon_prepackaged_servers": ["MLFLOW_SERVER", "SKLEARN_SERVER", "TENSORFLOW_SERVER", "XGBOOST_SERVER",
+                                   "TRITON_SERVER", "HUGGINGFACE_SERVER", "TEMPO_SERVER"],
+    "pachyderm_console_enabled": True,
+    "pachyderm_oidc_upstream_idps": [{"id": "gitlab", "name": "GitLab", "type": "gitlab",
+                                      "config": {"baseURL": "https://gitlab.lab.example", "clientID": "pachyderm",
+                                                 "clientSecret": "from-the-vault",
+                                                 "redirectURI": "http://10.64.140.10:30080/dex/callback"}}],
+    "pachyderm_cluster_role_bindings": {"user:admin@lab.example": ["clusterAdmin"]},
+}
+
 ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
 APPS = ("determined", "seldon", "pachyderm")
 
