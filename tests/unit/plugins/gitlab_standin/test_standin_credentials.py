@@ -4,7 +4,8 @@
 tests/lab/images/gitlab-standin/entrypoint and tests/lab/standins/gitlab-standin, not MLReef):
 root's password seeded once, GITLAB_ADMIN_TOKEN made root's only token on every start,
 DB_PASS kept from the first start, the image's defaults the same as MLReef's Dockerfile and
-the ones the nautilus role refuses; and gitlab-standin's root login and GET /user."""
+the ones the nautilus role refuses; gitlab-standin's root login and GET /user; and the
+nautilus role's root password script carried out by the stand-in's gitlab-rails."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import importlib.util
 import json
 import pathlib
 import re
+import subprocess
+import sys
 import threading
 import time
 import typing as t
@@ -168,3 +171,21 @@ def test_user_answers_for_the_stored_admin_token_only(server):
     assert call(server + "/api/v4/user", headers={"PRIVATE-TOKEN": "generated-admin-token"}) == (
         200, {"id": 1, "username": "root", "is_admin": True})
     assert call(server + "/api/v4/user", headers={"PRIVATE-TOKEN": "token"})[0] == 401
+
+
+def rails(state_dir: pathlib.Path, script: str, stdin: str) -> subprocess.CompletedProcess:
+    """gitlab-rails runner SCRIPT of the stand-in, with stdin."""
+    return subprocess.run([sys.executable, str(IMAGE_DIR / "gitlab_rails_standin"), "runner", "-e", "production", script],
+                          input=stdin, capture_output=True, text=True, env={"GITLAB_STANDIN_STATE_DIR": str(state_dir)})
+
+
+def test_the_roles_root_password_script_sets_what_the_login_checks(tmp_path):
+    script = yaml.safe_load((ROOT / "roles" / "nautilus" / "vars" / "main.yml").read_text(encoding="utf-8"))[
+        "_nautilus_root_password_script"]
+    (tmp_path / "root_password.sha256").write_text(sha256("password") + "\n")
+    done = rails(tmp_path, script, "generated-root-password\n")
+    assert done.returncode == 0 and "mlstack: root password set" in done.stdout
+    assert (tmp_path / "root_password.sha256").read_text().strip() == sha256("generated-root-password")
+    short = rails(tmp_path, script, "short\n")
+    assert short.returncode == 1 and "too short" in short.stderr
+    assert (tmp_path / "root_password.sha256").read_text().strip() == sha256("generated-root-password")
