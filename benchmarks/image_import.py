@@ -10,12 +10,17 @@ archives, and prints, measured side by side in one run:
 * first import of a >= 2 GB archive: throughput of the module / of ``docker load -i``
   on the same file (goal >= 0.9);
 * the module's peak RSS while importing that archive (goal < 100 MB);
-* sha256 verification throughput / ``sha256sum`` on the same file (goal >= 0.8).
+* sha256 verification throughput / ``sha256sum`` on the same file (goal >= 0.8);
+* an OCI image layout made by ``skopeo copy`` (gzip layers, as the bundle holds them):
+  first load with ``layout:`` against ``skopeo copy oci:... docker-daemon:...`` and
+  against ``docker load -i`` of a docker-archive of the same image, the module's peak
+  RSS, and the no-op with the image present.
 
 The module runs as Ansible runs it on a target: its own Python process, fed a JSON
 argument file. Usage (from the checkout, lab up):
 
     .venv/bin/python benchmarks/image_import.py [--workdir DIR] [--keep] [--rounds N]
+        [--parts archives layout]
 """
 
 from __future__ import annotations
@@ -198,6 +203,83 @@ def bench_sha256(path: str, rounds: int) -> t.Dict[str, t.Any]:
             "sha256sum_mb_s": size / tool_s / MB, "module_mb_s": size / module_s / MB, "ratio": tool_s / module_s}
 
 
+def build_layout(workdir: str, layer_sizes: t.Sequence[int]) -> t.Tuple[str, str, str]:
+    """(layout dir, docker-archive, ref) of one image: the base image plus random
+    layers, copied into an OCI layout by skopeo (which gzips the layers)."""
+    archive = build_archive(workdir, "layout", layer_sizes)
+    ref = archive_refs(archive)[0]
+    layout = os.path.join(workdir, "oci")
+    if not os.path.exists(layout):
+        log("copying %s into an OCI layout with skopeo (gzip)" % ref)
+        run(["skopeo", "copy", "--quiet", "docker-archive:" + archive, "oci:%s.part:docker.io/%s" % (layout, ref)])
+        os.rename(layout + ".part", layout)
+    return layout, archive, ref
+
+
+def tree_bytes(path: str) -> int:
+    return sum(os.path.getsize(os.path.join(top, name)) for top, dummy, names in os.walk(path) for name in names)
+
+
+def bench_layout(workdir: str, layer_sizes: t.Sequence[int], rounds: int) -> t.Dict[str, t.Any]:
+    layout, archive, ref = build_layout(workdir, layer_sizes)
+    timed(["cat", archive])
+    run(["sh", "-c", "cat %s/blobs/sha256/* > /dev/null" % layout])
+    times: t.Dict[str, t.List[float]] = {"module_while": [], "module_before": [], "skopeo": [], "docker_load": []}
+    rss: t.List[float] = []
+
+    def module(mode: str) -> t.Callable[[], None]:
+        def measure() -> None:
+            outcome = run_module(workdir, {"layout": layout, "checksum_mode": mode})
+            if outcome.result["images"][0]["status"] != "loaded":
+                raise RuntimeError("the layout's image was not loaded: %s" % outcome.result)
+            times["module_" + mode].append(outcome.seconds)
+            rss.append(outcome.max_rss_mb)
+        return measure
+
+    def skopeo() -> None:
+        times["skopeo"].append(timed(["skopeo", "copy", "--quiet", "oci:%s:docker.io/%s" % (layout, ref),
+                                      "docker-daemon:" + ref]))
+
+    def docker_load() -> None:
+        times["docker_load"].append(timed([DOCKER, "load", "-q", "-i", archive]))
+
+    contenders = [module("while"), module("before"), skopeo, docker_load]
+    for number in range(rounds):
+        for contender in contenders[number % len(contenders):] + contenders[:number % len(contenders)]:
+            remove_images([ref])
+            run(["sync"])
+            contender()
+    noop = [run_module(workdir, {"layout": layout}) for _round in range(rounds)]
+    if any(outcome.result["changed"] for outcome in noop):
+        raise RuntimeError("no-op layout run reported changed")
+    remove_images([ref])
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    return {
+        "layout_bytes": tree_bytes(layout), "archive_bytes": os.path.getsize(archive),
+        "seconds": times, "medians": medians,
+        "ratio_skopeo": medians["skopeo"] / medians["module_while"],
+        "ratio_docker_load": medians["docker_load"] / medians["module_while"],
+        "ratio_skopeo_before": medians["skopeo"] / medians["module_before"],
+        "peak_rss_mb": max(rss),
+        "noop_seconds": [outcome.seconds for outcome in noop],
+        "noop_median": statistics.median(outcome.seconds for outcome in noop),
+    }
+
+
+def print_layout(figures: t.Dict[str, t.Any]) -> None:
+    medians = figures["medians"]
+    print("  OCI layout (skopeo, gzip layers): %.2f GB layout, %.2f GB docker-archive of the same image:"
+          % (figures["layout_bytes"] / 1e9, figures["archive_bytes"] / 1e9))
+    print("    image_import layout:, blobs verified while streaming  %6.1f s" % medians["module_while"])
+    print("    image_import layout:, blobs hashed before, then again %6.1f s" % medians["module_before"])
+    print("    skopeo copy oci:... docker-daemon:...                 %6.1f s  (/ module: %.2f)"
+          % (medians["skopeo"], figures["ratio_skopeo"]))
+    print("    docker load -i docker-archive                         %6.1f s  (/ module: %.2f)"
+          % (medians["docker_load"], figures["ratio_docker_load"]))
+    print("    peak RSS of the module:                               %6.1f MB" % figures["peak_rss_mb"])
+    print("    no-op, image present:                                 %6.2f s" % figures["noop_median"])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", default="/var/tmp/mlstack-bench-image-import",
@@ -207,6 +289,10 @@ def main() -> int:
     parser.add_argument("--big-layers-mb", type=int, nargs="+", default=[700, 700, 700],
                         help="random layers of the big archive, in MB")
     parser.add_argument("--small-layer-mb", type=int, default=100, help="random layer of each of the ten archives")
+    parser.add_argument("--layout-layers-mb", type=int, nargs="+", default=[400, 400],
+                        help="random layers of the image in the OCI layout, in MB")
+    parser.add_argument("--parts", nargs="+", choices=["archives", "layout"], default=["archives", "layout"],
+                        help="which measurements to run")
     parser.add_argument("--json", help="also write the figures to this file")
     options = parser.parse_args()
 
@@ -215,27 +301,41 @@ def main() -> int:
         raise SystemExit("%s is missing: run make lab first" % BASE_IMAGE)
     ensure_collection_link()
     os.makedirs(options.workdir, exist_ok=True)
-    small = [build_archive(options.workdir, "small%02d" % n, [options.small_layer_mb * MB]) for n in range(10)]
-    big = build_archive(options.workdir, "big", [size * MB for size in options.big_layers_mb])
-    every_ref = [ref for path in small + [big] for ref in archive_refs(path)]
+    figures: t.Dict[str, t.Any] = {}
+    every_ref = ["%s-layout:1" % PREFIX]
     try:
-        log("no-op over ten archives")
-        noop = bench_noop(options.workdir, small, options.rounds)
-        log("no-op over the big archive")
-        noop_big = bench_noop(options.workdir, [big], options.rounds)
-        log("first import of the big archive: docker load -i against the module")
-        first = bench_first_import(options.workdir, big, options.rounds)
-        log("sha256 of the big archive")
-        digest = bench_sha256(big, options.rounds)
+        if "archives" in options.parts:
+            small = [build_archive(options.workdir, "small%02d" % n, [options.small_layer_mb * MB]) for n in range(10)]
+            big = build_archive(options.workdir, "big", [size * MB for size in options.big_layers_mb])
+            every_ref += [ref for path in small + [big] for ref in archive_refs(path)]
+            log("no-op over ten archives")
+            figures["noop_ten"] = bench_noop(options.workdir, small, options.rounds)
+            log("no-op over the big archive")
+            figures["noop_big"] = bench_noop(options.workdir, [big], options.rounds)
+            log("first import of the big archive: docker load -i against the module")
+            figures["first_import"] = bench_first_import(options.workdir, big, options.rounds)
+            log("sha256 of the big archive")
+            figures["sha256"] = bench_sha256(big, options.rounds)
+        if "layout" in options.parts:
+            log("OCI layout: image_import against skopeo copy and docker load")
+            figures["layout"] = bench_layout(options.workdir, [size * MB for size in options.layout_layers_mb],
+                                             options.rounds)
     finally:
         remove_images(every_ref)
         if not options.keep:
             shutil.rmtree(options.workdir, ignore_errors=True)
 
-    figures = {"noop_ten": noop, "noop_big": noop_big, "first_import": first, "sha256": digest}
     print("image_import benchmark (Docker Engine %s, %d rounds, medians)" % (
         subprocess.run([DOCKER, "version", "-f", "{{.Server.Version}}"], check=True, stdout=subprocess.PIPE,
                        text=True).stdout.strip(), options.rounds))
+    if "layout" in figures:
+        print_layout(figures["layout"])
+    if "noop_ten" not in figures:
+        if options.json:
+            with open(options.json, "w", encoding="utf-8") as stream:
+                json.dump(figures, stream, indent=2)
+        return 0
+    noop, noop_big, first, digest = (figures[key] for key in ("noop_ten", "noop_big", "first_import", "sha256"))
     print("  no-op, ten archives, %.2f GB, all present:  %.2f s   (goal: about 1 s)"
           % (noop["bytes"] / 1e9, noop["seconds_median"]))
     print("  no-op, one archive, %.2f GB, present:       %.2f s"

@@ -361,15 +361,17 @@ def read_archive(path: str) -> ImageArchive:
         tar.close()
 
 
-def _oci_source(tar: _TarIndex) -> OciSource:
+def _oci_source(tar: _TarIndex) -> t.Optional[OciSource]:
     """The archive's images as an OCI layout inside the tar (blobs by offset), so that
-    they can be streamed to an engine that cannot read OCI archives."""
+    they can be streamed to an engine that cannot read OCI archives; None when that
+    view cannot be had (e.g. an index of several platforms without linux/amd64): the
+    archive is then only streamed as it is."""
     members = {name: (member.offset_data, member.size) for name, member in tar.members.items() if member.isreg()}
     store = TarStore(tar.path, members)
     try:
         return OciSource(store, read_images(store))
-    except LayoutError as exc:
-        raise ArchiveError(tar.path, str(exc).split(": ", 1)[-1])
+    except LayoutError:
+        return None
 
 
 def layout_images(images: t.Sequence[LayoutImage]) -> t.List[ArchiveImage]:

@@ -310,3 +310,28 @@ def test_names_the_engine_added_are_removed_too(archives, fake_engine):
     with pytest.raises(ImageImportError, match="gave up"):
         importer.apply(importer.plan([(read_archive(path), None)])[0])
     assert engine.refs() == {} and d.id not in engine.ids
+
+
+
+def test_oci_archive_without_a_usable_platform_is_still_read(tmp_path, stream_engine):
+    """An OCI archive whose entry is an index of two other platforms (no linux/amd64),
+    both present: still an archive (identified by its index digest), but not converted
+    for Docker: it is streamed as it is."""
+    arm, ppc = OciImage(None, "arm"), OciImage(None, "ppc")
+    path = write_layout(str(tmp_path / "multi"), [arm, ppc])
+    index_doc = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": image.manifest_digest,
+         "size": len(image.manifest), "platform": {"os": "linux", "architecture": arch}}
+        for image, arch in ((arm, "arm64"), (ppc, "ppc64le"))]}).encode()
+    with open(blob_file(path, index_doc), "wb") as stream:
+        stream.write(index_doc)
+    with open(os.path.join(path, "index.json"), "w", encoding="utf-8") as stream:
+        json.dump({"schemaVersion": 2, "manifests": [{
+            "mediaType": "application/vnd.oci.image.index.v1+json", "digest": sha256(index_doc), "size": len(index_doc),
+            "annotations": {"org.opencontainers.image.ref.name": "docker.io/mlstack-test/multi:1"}}]}, stream)
+    archive = read_archive(oci_archive_file(str(tmp_path / "multi.tar"), path))
+    assert archive.format == FORMAT_OCI and archive.oci is None
+    assert archive.images[0].id == sha256(index_doc)
+    engine = stream_engine()
+    importer = ImageImporter(engine)
+    assert importer.stream_shape(archive) is None
