@@ -32,6 +32,23 @@ def bundle_image_specs(artifacts, images):
     return out
 
 
+def bundle_needs(artifacts, manifest):
+    """What bundle_verify must find for the artifacts a site needs: each id, and for an
+    image ``{id, ref}`` with its upstream name, so a bundle made for another tag of the
+    same image is refused."""
+    try:
+        refs = _artifacts.image_refs(manifest, artifacts or [])
+    except _artifacts.ArtifactError as exc:
+        raise AnsibleFilterError("bundle_needs: %s" % exc)
+    out = []
+    for artifact in artifacts or []:
+        if artifact["id"] in refs:
+            out.append({"id": artifact["id"], "ref": _image_ref.normalize(refs[artifact["id"]])})
+        else:
+            out.append(artifact["id"])
+    return out
+
+
 def bundle_image_records(results, artifacts, images):
     """MANIFEST.json records of the images bundle_images holds."""
     by_id = _by_id(artifacts)
@@ -159,6 +176,32 @@ def bundle_snap_records(artifacts, snaps, files):
     return records
 
 
+def oci_index_for(index, refs):
+    """The OCI layout index ``index`` (the parsed index.json) reduced to the entries named
+    ``refs`` (compared normalized): the index a host's layout gets, naming only the images
+    whose blobs were copied there. Fails naming a reference the index does not hold."""
+    wanted = {}
+    for ref in refs or []:
+        try:
+            wanted[_image_ref.normalize(str(ref))] = ref
+        except _image_ref.InvalidReference as exc:
+            raise AnsibleFilterError("oci_index_for: %s" % exc)
+    kept, found = [], set()
+    for entry in (index or {}).get("manifests") or []:
+        name = (entry.get("annotations") or {}).get("org.opencontainers.image.ref.name", "")
+        try:
+            normal = _image_ref.normalize(name) if name else ""
+        except _image_ref.InvalidReference:
+            continue
+        if normal in wanted:
+            kept.append(entry)
+            found.add(normal)
+    missing = [wanted[n] for n in wanted if n not in found]
+    if missing:
+        raise AnsibleFilterError("oci_index_for: the layout's index.json has no image %s" % ", ".join(missing))
+    return dict(index, manifests=kept)
+
+
 class FilterModule:
     """mlstack.platform's bundle filters."""
 
@@ -166,6 +209,7 @@ class FilterModule:
         return {
             "bundle_image_specs": bundle_image_specs,
             "bundle_image_records": bundle_image_records,
+            "bundle_needs": bundle_needs,
             "bundle_deb_sets": bundle_deb_sets,
             "bundle_deb_sources": bundle_deb_sources,
             "bundle_deb_repositories": bundle_deb_repositories,
@@ -173,4 +217,5 @@ class FilterModule:
             "bundle_wheel_record": bundle_wheel_record,
             "bundle_snap_names": bundle_snap_names,
             "bundle_snap_records": bundle_snap_records,
+            "oci_index_for": oci_index_for,
         }
