@@ -36,8 +36,8 @@ SWITCHES: Dict[str, List[str]] = {
     "gitlab_runner": ["gitlab_runner_install"],
     "microk8s_gpu": ["microk8s_gpu_nvidia"],
     "determined": ["determined_enabled", "determined_db_mode"],
-    "seldon": ["seldon_enabled"],
-    "pachyderm": ["pachyderm_enabled"],
+    "seldon": ["seldon_enabled", "seldon_prepackaged_servers", "seldon_explainers_enabled"],
+    "pachyderm": ["pachyderm_enabled", "pachyderm_console_enabled", "pachyderm_loki_enabled"],
 }
 
 # Inventory group -> role (site.yml's plays). The Helm apps run on the first host of
@@ -271,10 +271,47 @@ def _determined(host: HostView) -> List[tuple]:
     return needs
 
 
+# The images each prepackaged server of Seldon's seldon-config runs (the chart
+# seldon-core-operator 1.17.1's values.yaml predictor_servers.<SERVER>.protocols.*.image;
+# tests/unit/roles/chart_contracts/seldon-1.17.1.yml records them, and a unit test checks
+# this table against it).
+SELDON_SERVER_IMAGES: Dict[str, List[str]] = {
+    "SKLEARN_SERVER": ["seldon_sklearnserver", "seldon_mlserver_sklearn"],
+    "XGBOOST_SERVER": ["seldon_xgboostserver", "seldon_mlserver_xgboost"],
+    "MLFLOW_SERVER": ["seldon_mlflowserver", "seldon_mlserver_mlflow"],
+    "TENSORFLOW_SERVER": ["seldon_tfserving_proxy", "seldon_tensorflow_serving"],
+    "TRITON_SERVER": ["seldon_tritonserver"],
+    "HUGGINGFACE_SERVER": ["seldon_mlserver_huggingface"],
+    "TEMPO_SERVER": ["seldon_mlserver_slim"],
+}
+SELDON_EXPLAINER_IMAGES = ["seldon_alibiexplainer", "seldon_mlserver_alibi_explain"]
+
+
 def _seldon(host: HostView) -> List[tuple]:
-    needs = _helm_app("seldon", ["seldon_core_operator", "seldon_core_executor",
-                                 "seldon_storage_initializer"])(host)
-    return [("chart", "seldon_core_operator") if n == ("chart", "seldon") else n for n in needs]
+    if not _truthy(host.get("seldon_enabled")):
+        return []
+    images = ["seldon_core_operator", "seldon_core_executor", "seldon_storage_initializer"]
+    for server in host.get("seldon_prepackaged_servers") or []:
+        if server not in SELDON_SERVER_IMAGES:
+            raise ArtifactError("%s: seldon_prepackaged_servers: unknown server %r (known: %s)"
+                                % (host.name, server, ", ".join(sorted(SELDON_SERVER_IMAGES))))
+        images += [key for key in SELDON_SERVER_IMAGES[server] if key not in images]
+    if _truthy(host.get("seldon_explainers_enabled")):
+        images += SELDON_EXPLAINER_IMAGES
+    return ([("chart", "seldon_core_operator"), ("debs", "helm_apps_python")]
+            + [("image", key) for key in images])
+
+
+def _pachyderm(host: HostView) -> List[tuple]:
+    # What the chart pachyderm 2.12.2 deploys with the role's values (pachd, its worker
+    # sidecar image, etcd, pgbouncer, the Envoy proxy; Console and Loki/Promtail when on):
+    # tests/unit/roles/chart_contracts/pachyderm-2.12.2.yml.
+    images = ["pachyderm_pachd", "pachyderm_worker", "pachyderm_etcd", "pachyderm_pgbouncer", "pachyderm_proxy"]
+    if _truthy(host.get("pachyderm_console_enabled")):
+        images.append("pachyderm_console")
+    if _truthy(host.get("pachyderm_loki_enabled")):
+        images += ["pachyderm_loki", "pachyderm_promtail"]
+    return _helm_app("pachyderm", images)(host)
 
 
 RULES: Dict[str, Rule] = {
@@ -289,15 +326,8 @@ RULES: Dict[str, Rule] = {
     "microk8s_gpu": _microk8s_gpu,
     "determined": _determined,
     "seldon": _seldon,
-    "pachyderm": _helm_app("pachyderm", ["pachyderm_pachd", "pachyderm_worker"]),
+    "pachyderm": _pachyderm,
 }
-
-
-def _images_of_chart_apps(manifest: Mapping[str, Any], app: str) -> List[str]:
-    """Images the manifest marks as deployed by a Helm app (``app: <role>``) beyond
-    the ones its rule names (e.g. Pachyderm's etcd, pgbouncer, console)."""
-    return sorted(key for key, entry in _section(manifest, "images").items()
-                  if isinstance(entry, Mapping) and entry.get("app") == app)
 
 
 def host_artifacts(manifest: Mapping[str, Any], host: HostView) -> List[Dict[str, str]]:
@@ -307,8 +337,6 @@ def host_artifacts(manifest: Mapping[str, Any], host: HostView) -> List[Dict[str
     ids: Dict[str, Dict[str, str]] = {}
     for role in host.roles():
         needs = list(RULES[role](host))
-        if role in HELM_APP_ROLES and needs:
-            needs += [("image", key) for key in _images_of_chart_apps(manifest, role)]
         for kind, key in needs:
             _entry(manifest, kind, key)  # fails naming a key the manifest lacks
             value = artifact_id(kind, key, host.target if kind in PER_TARGET else None)

@@ -22,8 +22,13 @@ CONTROLLER = ["collection/mlstack.platform", "debs/controller@debian-bookworm", 
 HELM_APPS = [
     "chart/determined", "chart/pachyderm", "chart/seldon_core_operator",
     "image/determined_master", "image/determined_task_environment",
-    "image/pachyderm_pachd", "image/pachyderm_worker",
-    "image/seldon_core_executor", "image/seldon_core_operator", "image/seldon_storage_initializer",
+    "image/pachyderm_etcd", "image/pachyderm_loki", "image/pachyderm_pachd", "image/pachyderm_pgbouncer",
+    "image/pachyderm_promtail", "image/pachyderm_proxy", "image/pachyderm_worker",
+    "image/seldon_alibiexplainer", "image/seldon_core_executor", "image/seldon_core_operator",
+    "image/seldon_mlflowserver", "image/seldon_mlserver_alibi_explain", "image/seldon_mlserver_mlflow",
+    "image/seldon_mlserver_sklearn", "image/seldon_mlserver_xgboost", "image/seldon_sklearnserver",
+    "image/seldon_storage_initializer", "image/seldon_tensorflow_serving", "image/seldon_tfserving_proxy",
+    "image/seldon_xgboostserver",
 ]
 
 

@@ -142,3 +142,25 @@ def test_bad_ids_are_refused(value):
 def test_image_refs_are_the_upstream_names():
     refs = _artifacts.image_refs(MANIFEST, [{"id": "image/minio", "kind": "image", "key": "minio"}])
     assert refs == {"image/minio": "quay.io/minio/minio:" + MANIFEST["images"]["minio"]["tag"]}
+
+
+def test_seldon_server_images_follow_the_chart_contract():
+    contract = yaml.safe_load((ROOT / "tests/unit/roles/chart_contracts/seldon-1.17.1.yml").read_text())
+    text = yaml.safe_dump(contract)
+    for server, keys in _artifacts.SELDON_SERVER_IMAGES.items():
+        for key in keys:
+            assert key in MANIFEST["images"], key
+            assert key in text, f"{key} ({server}) is not in the seldon chart contract"
+
+
+def test_helm_app_switches_choose_images():
+    base = dict(microk8s_gpu_nvidia=False)
+    full = ids(_artifacts.host_artifacts(MANIFEST, view(["k8s_control_plane"], first=True, **base)))
+    assert "image/pachyderm_loki" in full and "image/pachyderm_console" not in full
+    assert "image/seldon_sklearnserver" in full and "image/seldon_tritonserver" not in full
+    lean = ids(_artifacts.host_artifacts(MANIFEST, view(
+        ["k8s_control_plane"], first=True, pachyderm_loki_enabled=False, pachyderm_console_enabled=True,
+        seldon_prepackaged_servers=["TRITON_SERVER"], seldon_explainers_enabled=False, **base)))
+    assert "image/pachyderm_loki" not in lean and "image/pachyderm_console" in lean
+    assert "image/seldon_tritonserver" in lean and "image/seldon_sklearnserver" not in lean
+    assert "image/seldon_alibiexplainer" not in lean
