@@ -152,8 +152,8 @@ def explain_uv_failure(stderr: str, requirements: t.Sequence[str], target: Targe
              else normalize_name(re.split(r"[\s\[<>=!~;]", r.strip(), 1)[0]): r.strip() for r in requirements}
     mentioned = [names[n] for n in names if re.search(r"(?<![\w-])%s(?![\w-])" % re.escape(n),
                                                       normalize_name(stderr))]
-    return "cannot resolve %s for %s (uv: %s)" % (", ".join(mentioned or [r.strip() for r in requirements]),
-                                                 target.describe(), detail)
+    named = ", ".join(mentioned or [r.strip() for r in requirements])
+    return "cannot resolve %s for %s (uv: %s)" % (named, target.describe(), detail)
 
 
 # --- the resolution (pylock.toml) ------------------------------------------------------
@@ -301,8 +301,8 @@ def check_built_wheel(filename: str, package: Package, target: Target, local_arc
                               % (package.pin, filename))
     if wheel_rank(filename, target) is None:
         raise WheelhouseError("the sdist of %s built into %s, which does not fit %s: build it with a Python "
-                              "%d.%d (option build_python)" % (package.pin, filename, target.describe(),
-                                                              target.python[0], target.python[1]))
+                              "%d.%d (option build_python)"
+                              % (package.pin, filename, target.describe(), target.python[0], target.python[1]))
     platforms = wheel_tags(filename)[2]
     if "linux_" + target.arch in platforms and (local_arch != target.arch or local_glibc is None
                                                 or local_glibc > target.glibc):
@@ -427,7 +427,7 @@ def parse_requirements(text: str) -> t.Tuple[t.Optional[str], t.List[Wheel]]:
         if line.startswith(_INPUTS_LINE):
             key = line[len(_INPUTS_LINE):].strip()
         elif line.startswith(_FILE_LINE):
-            filename, _, size = line[len(_FILE_LINE):].strip().rpartition(" ")
+            filename, dummy, size = line[len(_FILE_LINE):].strip().rpartition(" ")
             pending = (filename, int(size)) if size.isdigit() else None
         elif _PIN.match(line) and pending:
             pin = _PIN.match(line)

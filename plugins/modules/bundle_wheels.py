@@ -81,8 +81,8 @@ options:
   cache_dir:
     description:
       - Where wheels, resolutions and uv's own cache are kept between runs.
-      - If not set, C($XDG_CACHE_HOME/mlstack/bundle_wheels) or C(~/.cache/mlstack/bundle_wheels).
     type: path
+    default: ~/.cache/mlstack/bundle_wheels
   refresh:
     description:
       - Resolve again even when the cache holds a resolution of the same inputs (a requirement
@@ -260,7 +260,7 @@ ARGUMENT_SPEC = dict(
     extra_index_urls=dict(type="list", elements="str", default=[]),
     uv=dict(type="path"),
     build_python=dict(type="path"),
-    cache_dir=dict(type="path"),
+    cache_dir=dict(type="path", default="~/.cache/mlstack/bundle_wheels"),
     refresh=dict(type="bool", default=False),
     verify=dict(type="str", choices=["sha256", "size"], default="sha256"),
     relative_to=dict(type="path"),
@@ -282,11 +282,6 @@ def find_uv(module: AnsibleModule) -> str:
     module.fail_json(msg="uv is not next to %s nor on PATH: install it with '%s -m pip install uv' "
                          "(PyPI package uv), or set the option uv" % (sys.executable, sys.executable))
     raise AssertionError  # not reached
-
-
-def default_cache_dir() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "mlstack", "bundle_wheels")
 
 
 def run(argv: t.List[str], env: t.Optional[t.Dict[str, str]]) -> t.Tuple[int, str, str]:
@@ -361,7 +356,7 @@ def main() -> None:
         module.exit_json(changed=False, pins=[w.pin for w in sorted(current, key=lambda w: w.name)], packages=packages(current, {}),
                          files=relative_files(dest, relative_to, current), **result)
 
-    cache = WheelCache(params["cache_dir"] or default_cache_dir())
+    cache = WheelCache(params["cache_dir"])
     builder = WheelhouseBuilder(spec, cache, find_uv(module), params["build_python"] or sys.executable, run,
                                 downloader(params["timeout"]), dict(os.environ), host_platform.machine(),
                                 local_glibc())

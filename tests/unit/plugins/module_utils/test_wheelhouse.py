@@ -284,12 +284,12 @@ def test_current_dest_is_recognised(tmp_path):
 
 
 def test_other_inputs_mean_not_current(tmp_path):
-    dest, _ = make_dest(tmp_path)
+    dest, dummy = make_dest(tmp_path)
     assert wh.current_wheels(dest, "x" * 64, "sha256")[0] is None
 
 
 def test_a_missing_or_extra_file_means_not_current(tmp_path):
-    dest, _ = make_dest(tmp_path)
+    dest, dummy = make_dest(tmp_path)
     open(os.path.join(dest, "stray.whl"), "w").close()
     wheels, why = wh.current_wheels(dest, "k" * 64, "size")
     assert wheels is None and "stray.whl" in why
@@ -299,7 +299,7 @@ def test_a_missing_or_extra_file_means_not_current(tmp_path):
 
 
 def test_same_size_other_bytes_is_caught_by_sha256_only(tmp_path):
-    dest, _ = make_dest(tmp_path)
+    dest, dummy = make_dest(tmp_path)
     with open(os.path.join(dest, "a-1.0-py3-none-any.whl"), "wb") as stream:
         stream.write(b"AAAA")
     assert wh.current_wheels(dest, "k" * 64, "size")[0] is not None
