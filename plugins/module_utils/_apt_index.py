@@ -27,7 +27,7 @@ import socket
 import subprocess
 import tempfile
 import typing as t
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ansible.module_utils.urls import open_url
 

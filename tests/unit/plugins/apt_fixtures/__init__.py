@@ -25,8 +25,6 @@ import subprocess
 import tempfile
 import typing as t
 
-import pytest
-
 
 class GpgKey:
     """An ed25519 signing key in its own GNUPGHOME, exported armoured (secret and public)."""
@@ -210,9 +208,9 @@ def debian_updates_suite() -> t.List[t.Dict[str, str]]:
     ]
 
 
-@pytest.fixture(scope="session")
-def gpg_keys(tmp_path_factory: t.Any) -> t.Iterator[t.Dict[str, GpgKey]]:
-    """The archive's key, another key (a bad signature) and the bundle's signing key."""
+def make_gpg_keys(tmp_path_factory: t.Any) -> t.Iterator[t.Dict[str, GpgKey]]:
+    """For a session fixture: the archive's key, another key (a bad signature) and the
+    bundle's signing key; their gpg-agents are stopped afterwards."""
     directory = str(tmp_path_factory.mktemp("gpg"))
     keys = {name: GpgKey(directory, "%s <%s@mlstack.invalid>" % (name, name)) for name in ("archive", "other", "bundle")}
     yield keys

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from apt_fixtures import Archive, bookworm_archive, gpg_keys, paragraph  # noqa: F401 - gpg_keys is a fixture
+from apt_fixtures import Archive, bookworm_archive, make_gpg_keys, paragraph
 
 from ansible_collections.mlstack.platform.plugins.module_utils._apt_index import (
     AptIndexError,
@@ -19,6 +19,11 @@ from ansible_collections.mlstack.platform.plugins.module_utils._apt_index import
     parse_control,
 )
 from ansible_collections.mlstack.platform.plugins.module_utils._apt_resolve import Universe
+
+
+@pytest.fixture(scope="session")
+def gpg_keys(tmp_path_factory):
+    yield from make_gpg_keys(tmp_path_factory)
 
 
 def names(index):

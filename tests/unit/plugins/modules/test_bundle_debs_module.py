@@ -14,12 +14,17 @@ import subprocess
 
 import pytest
 
-from apt_fixtures import Archive, bookworm_archive, gpg_keys, paragraph  # noqa: F401 - gpg_keys is a fixture
+from apt_fixtures import Archive, bookworm_archive, make_gpg_keys, paragraph
 
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.mlstack.platform.plugins.module_utils import _apt_repo, _checksum
 from ansible_collections.mlstack.platform.plugins.modules import bundle_debs
+
+
+@pytest.fixture(scope="session")
+def gpg_keys(tmp_path_factory):
+    yield from make_gpg_keys(tmp_path_factory)
 
 
 def run_module(capsys, args):
