@@ -26,7 +26,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help venv collection-link lab lab-down lint yamllint ansible-lint sanity unit \
-        integration molecule test test-quick demo demo-down build build-check bench-image-import bench-site clean $(addprefix molecule-,$(SCENARIOS))
+        integration bundle-test molecule test test-quick demo demo-down build build-check bench-image-import bench-site clean $(addprefix molecule-,$(SCENARIOS))
 
 help:
 	@echo "make demo | test | test-quick | lab | lab-down | build | molecule-<scenario>"
@@ -78,7 +78,11 @@ $(addprefix molecule-,$(SCENARIOS)): molecule-%: venv lab collection-link
 
 test-quick: lint sanity unit
 
-test: venv lab test-quick build-check integration molecule
+# The bundle tier: bundle.yml for the lab inventory from the lab's mirror, verified, damaged, delta, parts.
+bundle-test: venv lab collection-link
+	tests/bundle/run.sh
+
+test: venv lab test-quick build-check integration bundle-test molecule
 
 # Figures, not assertions: prints module vs `docker load -i` / `sha256sum` (docs/performance.md).
 bench-image-import: venv lab collection-link
