@@ -82,6 +82,16 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   address = ""
 [metrics]
   address = ""
+# A lazy garbage collector (no periodic run; only on request, e.g. ctr images remove
+# --sync), so that blobs a failed import leaves behind stay visible and the tests see
+# whether image_import removes them itself instead of relying on containerd's default
+# scheduling, which happens to collect them within a second here.
+[plugins."io.containerd.gc.v1.scheduler"]
+  pause_threshold = 0.0001
+  deletion_threshold = 0
+  mutation_threshold = 1000000
+  schedule_delay = "0s"
+  startup_delay = "1h"
 EOF
   containerd --config "$dir/config.toml" >"$dir/containerd.log" 2>&1 &
   CONTAINERD_PID=$!
