@@ -15,7 +15,7 @@ description:
     compares it with the digest recorded on the host and moves the tree only when they differ.
   - Inside a bundle (a parent directory holds C(MANIFEST.json) listing every file of the tree)
     the files' sha256 come from the manifest, so nothing is read. Elsewhere the digest is
-    taken over each file's path, size and modification time (no file is read either): a
+    taken over each file's path, size and modification time (no file is read either), so a
     changed file with the same size and time is not seen, as with C(rsync)'s quick check.
 options:
   _terms:
