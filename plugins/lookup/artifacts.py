@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: artifacts
-author: mlstack.platform developers
+author: mlstack.platform developers (@mlstack)
 short_description: The artifacts of the manifest that a host or a whole site needs
 description:
   - Computes, from the artifact manifest (C(mlstack_artifacts)), the inventory's groups,
@@ -55,10 +55,11 @@ _list:
   elements: dict
   contains:
     id: {description: "C(<kind>/<key>) or C(<kind>/<key>@<target>).", type: str}
-    kind: {description: image, debs, wheels, snap, chart, collection or controller., type: str}
+    kind: {description: "image, debs, wheels, snap, chart, collection or controller.", type: str}
     key: {description: The manifest key., type: str}
     target: {description: The target of per-target kinds., type: str}
-    hosts: {description: For C(site), the hosts that need it., type: list}
+    hosts: {description: "For C(site), the hosts that need it.", type: list, elements: str}
+    roles: {description: The roles that use it., type: list, elements: str}
 """
 
 import os

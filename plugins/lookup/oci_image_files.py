@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: oci_image_files
-author: mlstack.platform developers
+author: mlstack.platform developers (@mlstack)
 short_description: The blob files that chosen images of an OCI image layout need
 description:
   - Reads, on the controller, the layout's C(oci-layout), C(index.json) and the manifest of
@@ -31,6 +31,7 @@ options:
       - A reference the layout does not hold fails the lookup, naming it.
     required: true
     type: list
+    elements: raw
 """
 
 EXAMPLES = r"""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: oci_images
-author: mlstack.platform developers
+author: mlstack.platform developers (@mlstack)
 short_description: The named images of an OCI image layout, for pushing them to a registry
 description:
   - Reads the layout's C(index.json) and each image's manifest (checked against its digest)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: tree_digest
-author: mlstack.platform developers
+author: mlstack.platform developers (@mlstack)
 short_description: One digest of a directory tree, from the bundle's checksums when it has them
 description:
   - Gives a C(sha256:) digest of the tree's regular files (relative paths and contents), which

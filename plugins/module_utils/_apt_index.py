@@ -165,7 +165,7 @@ def verify_inrelease(data: bytes, keyring: str, url: str, gpgv: str = "gpgv", gp
         if proc.returncode != 0 or "[GNUPG:] VALIDSIG" not in status:
             reason = [line for line in proc.stderr.decode(errors="replace").splitlines() if line.strip()]
             raise AptIndexError("bad signature on %s (keyring %s): %s"
-                              % (url, keyring, reason[-1] if reason else "gpgv exit %d" % proc.returncode))
+                                % (url, keyring, reason[-1] if reason else "gpgv exit %d" % proc.returncode))
         with open(plain, "rb") as stream:
             return stream.read().decode("utf-8")
     finally:
@@ -190,7 +190,7 @@ def read_index(source: Source, release: t.Dict[str, t.Any], path: str, opener: O
         data = fetch(url, opener, timeout)
         if len(data) != size or hashlib.sha256(data).hexdigest() != digest:
             raise AptIndexError("%s does not match its Release entry (size %d, sha256 %s; got %d bytes, sha256 %s)"
-                              % (url, size, digest, len(data), hashlib.sha256(data).hexdigest()))
+                                % (url, size, digest, len(data), hashlib.sha256(data).hexdigest()))
         try:
             return decompress(data).decode("utf-8")
         except (lzma.LZMAError, OSError, EOFError, UnicodeDecodeError) as exc:

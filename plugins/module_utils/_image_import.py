@@ -121,7 +121,8 @@ class ImageImporter:
         return None
 
     def _images_to_stream(self, plan: ArchivePlan) -> t.List[LayoutImage]:
-        assert plan.archive.oci is not None
+        if plan.archive.oci is None:
+            raise AssertionError("a layout stream needs the archive's OCI index")
         return plan.archive.oci.images_for(p.image.id for p in plan.images if p.status == LOADED)
 
     def verify_before(self, plans: t.Sequence[ArchivePlan]) -> None:
@@ -131,7 +132,8 @@ class ImageImporter:
         of those not streamed as they are)."""
         for plan in plans:
             if plan.status == LOADED and self.stream_shape(plan.archive):
-                assert plan.archive.oci is not None
+                if plan.archive.oci is None:
+                    raise AssertionError("a layout stream needs the archive's OCI index")
                 images = self._images_to_stream(plan)
                 try:
                     if self.checksum_mode == CHECKSUM_BEFORE:
@@ -194,7 +196,8 @@ class ImageImporter:
     def _load(self, plan: ArchivePlan) -> None:
         shape = self.stream_shape(plan.archive)
         if shape is not None:
-            assert plan.archive.oci is not None
+            if plan.archive.oci is None:
+                raise AssertionError("a layout stream needs the archive's OCI index")
             with LayoutStream(plan.archive.oci.store, self._images_to_stream(plan), shape) as stream:
                 self.engine.load(plan.archive.path, stream)
             plan.sha256_verified = plan.sha256_verified or plan.archive.format == FORMAT_LAYOUT

@@ -132,8 +132,7 @@ class LayoutStream:
             if isinstance(data, bytes):
                 yield data
             else:
-                for chunk in iter_blob(self.store, data, self._users[data.digest]):
-                    yield chunk
+                yield from iter_blob(self.store, data, self._users[data.digest])
             yield _padding(size)
         yield _END_OF_ARCHIVE
 

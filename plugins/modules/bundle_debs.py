@@ -414,7 +414,7 @@ def main() -> None:
     try:
         sources = expand_sources(params)
         sets = check_sets(params["sets"])
-        cache_dir = os.path.expanduser(params["cache_dir"]) if params["cache_dir"] else None
+        cache_dir = params["cache_dir"] or None
         resolutions = ResolutionCache(cache_dir, target)
         resolved, baseline, key, from_cache = resolve(params, sets, sources, resolutions)
     except (ValueError, AptIndexError, ResolveError) as exc:

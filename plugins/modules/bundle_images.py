@@ -97,10 +97,13 @@ options:
     default: 1800
 attributes:
   check_mode:
+    description: Says which images would be copied and which blobs removed, and changes nothing.
     support: full
   diff_mode:
+    description: No diff.
     support: none
   idempotent:
+    description: Images already in the layout are not copied again; a second run reports no change.
     support: full
 notes:
   - Needs skopeo on the connected side (Debian's C(skopeo) package).
@@ -125,7 +128,7 @@ images:
   contains:
     id: {description: The artifact id., type: str}
     ref: {description: The name in the layout., type: str}
-    source: {description: What skopeo read (mirror or upstream, by digest when pinned)., type: str}
+    source: {description: "What skopeo read (mirror or upstream, by digest when pinned).", type: str}
     digest: {description: The digest of the manifest stored (empty in check mode for a new image)., type: str}
     action: {description: "C(present), C(copied), or C(would copy) in check mode.", type: str}
     files: {description: "Paths relative to the layout's parent's parent (C(images/oci/blobs/sha256/...))", type: list}
@@ -154,7 +157,7 @@ from ansible_collections.mlstack.platform.plugins.module_utils import _image_ref
 
 def source_of(ref: str, digest: str, mirror: str, includes_registry: bool) -> str:
     """The reference skopeo reads: upstream, or its place in the mirror; by digest when pinned."""
-    repository, tag, _ = _image_ref.parse(ref)
+    repository, tag = _image_ref.parse(ref)[:2]
     registry, path = repository.split("/", 1)
     if mirror:
         mirror = mirror.rstrip("/")

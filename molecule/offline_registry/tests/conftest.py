@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import tarfile
 from pathlib import Path
 
 import pytest
 
 REGISTRY = "offline-registry-host:5000"
 PROBE_NAMES = {
-    # tag in the bundle's archive -> repository path in the site registry
-    "mlstack-lab/offline-registry-probe:1": "mlstack-lab/offline-registry-probe:1",
+    # name in the bundle's OCI layout -> repository path in the site registry
+    "docker.io/mlstack-lab/offline-registry-probe:1": "mlstack-lab/offline-registry-probe:1",
     "quay.io/mlstack/offline-registry-probe:2": "mlstack/offline-registry-probe:2",
-    "offline-registry-probe:3": "library/offline-registry-probe:3",
+    "docker.io/library/offline-registry-probe:3": "library/offline-registry-probe:3",
 }
 
 
@@ -40,11 +39,18 @@ def push_password(credentials: Path) -> str:
 
 @pytest.fixture(scope="session")
 def probe_image_id(scenario_dir: Path) -> str:
-    """The probe image's config digest, as the bundle's archive names it."""
-    with tarfile.open(scenario_dir / "bundle" / "images" / "probe.tar") as archive:
-        member = archive.extractfile("manifest.json")
-        assert member is not None
-        manifest = json.load(member)
-    assert len(manifest) == 1
-    assert sorted(manifest[0]["RepoTags"]) == sorted(PROBE_NAMES)
-    return "sha256:" + Path(manifest[0]["Config"]).name.removesuffix(".json")
+    """The probe image's config digest (its ID), as the bundle's OCI layout names it."""
+    layout = scenario_dir / "bundle" / "images" / "oci"
+    index = json.loads((layout / "index.json").read_text())
+    configs = set()
+    names = []
+    for entry in index["manifests"]:
+        name = entry["annotations"]["org.opencontainers.image.ref.name"]
+        if "offline-registry-probe" not in name:
+            continue
+        names.append(name)
+        manifest = json.loads((layout / "blobs" / "sha256" / entry["digest"].split(":", 1)[1]).read_text())
+        configs.add(manifest["config"]["digest"])
+    assert sorted(names) == sorted(PROBE_NAMES)
+    assert len(configs) == 1
+    return configs.pop()

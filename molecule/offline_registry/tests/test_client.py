@@ -55,7 +55,7 @@ def test_pull_user_pulls_every_pushed_image(host: Host, pull_login: str, probe_i
 
 
 def test_root_was_logged_in_by_the_client_entry_point(host: Host, probe_image_id: str) -> None:
-    ref = f"{REGISTRY}/{PROBE_NAMES['mlstack-lab/offline-registry-probe:1']}"
+    ref = f"{REGISTRY}/{PROBE_NAMES['docker.io/mlstack-lab/offline-registry-probe:1']}"
     remove_image(host, ref)
     try:
         result = host.run("docker pull %s", ref)
@@ -66,7 +66,7 @@ def test_root_was_logged_in_by_the_client_entry_point(host: Host, probe_image_id
 
 
 def test_anonymous_pull_is_refused(host: Host, empty_docker_config: str) -> None:
-    ref = f"{REGISTRY}/{PROBE_NAMES['mlstack-lab/offline-registry-probe:1']}"
+    ref = f"{REGISTRY}/{PROBE_NAMES['docker.io/mlstack-lab/offline-registry-probe:1']}"
     result = host.run("docker --config %s pull %s", empty_docker_config, ref)
     assert result.rc != 0
     assert "no basic auth credentials" in result.stderr or "unauthorized" in result.stderr
@@ -81,7 +81,7 @@ def test_anonymous_api_request_is_refused(host: Host) -> None:
 
 
 def test_pull_without_the_ca_is_refused(host: Host, pull_login: str) -> None:
-    ref = f"{REGISTRY}/{PROBE_NAMES['mlstack-lab/offline-registry-probe:1']}"
+    ref = f"{REGISTRY}/{PROBE_NAMES['docker.io/mlstack-lab/offline-registry-probe:1']}"
     remove_image(host, ref)
     host.run_expect([0], "mv %s %s.moved", CA_PATH, CA_PATH)
     try:

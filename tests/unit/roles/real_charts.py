@@ -45,6 +45,7 @@ CHARTS: dict[str, tuple[str, str, str, str, str | None]] = {
 RELEASES = {"determined": ("determined", "determined"), "seldon": ("seldon-core", "seldon-system"),
             "pachyderm": ("pachyderm", "pachyderm")}
 
+
 def _sites() -> dict[str, dict[str, Any]]:
     from role_render import FULL_SITE
     return {"seed": {}, "full": FULL_SITE}
@@ -196,7 +197,7 @@ def render(helm_python: str, charts: Path) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     sub = parser.add_subparsers(dest="command", required=True)
     prep = sub.add_parser("prepare")
     prep.add_argument("--mirrors", type=Path, default=Path("/work/.mirror"))

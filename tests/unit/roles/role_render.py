@@ -162,8 +162,6 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-
-
 def render_site(tmp: Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Render the three roles once for the seed's site (plus ``extra`` variables) and
     return the credentials made, the run and each enabled app's Helm values."""

@@ -137,7 +137,7 @@ def server(tmp_path):
          "scopes": ["api", "sudo"], "expires_at": None, "name": "mlreef-backend-api-token"}]}))
     thread = threading.Thread(target=standin.serve, args=("127.0.0.1", 0), daemon=True)
     thread.start()
-    for _ in range(100):
+    for _attempt in range(100):
         if getattr(standin, "server", None) is not None:
             break
         time.sleep(0.02)
@@ -176,7 +176,8 @@ def test_user_answers_for_the_stored_admin_token_only(server):
 def rails(state_dir: pathlib.Path, script: str, stdin: str) -> subprocess.CompletedProcess:
     """gitlab-rails runner SCRIPT of the stand-in, with stdin."""
     return subprocess.run([sys.executable, str(IMAGE_DIR / "gitlab_rails_standin"), "runner", "-e", "production", script],
-                          input=stdin, capture_output=True, text=True, env={"GITLAB_STANDIN_STATE_DIR": str(state_dir)})
+                          input=stdin, capture_output=True, text=True, env={"GITLAB_STANDIN_STATE_DIR": str(state_dir)},
+                          check=False)
 
 
 def test_the_roles_root_password_script_sets_what_the_login_checks(tmp_path):

@@ -66,7 +66,7 @@ def keys(candidates):
 def test_compare_versions_follows_dpkg(left, right, expected):
     result = compare_versions(left, right)
     assert (result > 0) - (result < 0) == expected
-    reverse = compare_versions(right, left)
+    reverse = compare_versions(left=right, right=left)
     assert (reverse > 0) - (reverse < 0) == -expected
 
 

@@ -312,7 +312,6 @@ def test_names_the_engine_added_are_removed_too(archives, fake_engine):
     assert engine.refs() == {} and d.id not in engine.ids
 
 
-
 def test_oci_archive_without_a_usable_platform_is_still_read(tmp_path, stream_engine):
     """An OCI archive whose entry is an index of two other platforms (no linux/amd64),
     both present: still an archive (identified by its index digest), but not converted

@@ -175,8 +175,8 @@ def test_a_third_party_flat_repository_with_pins(capsys, site, gpg_keys, tmp_pat
                  paragraph("nvidia-container-toolkit-base", "1.17.8-1")])
     sources = args["sources"] + [{"uri": nvidia.uri, "suites": ["./"], "keyring": gpg_keys["other"].public}]
     result = run_module(capsys, dict(args, sources=sources, sets={"nvidia": ["nvidia-container-toolkit=1.17.8-1"]}))
-    assert result["sets"]["nvidia"]["packages"] == ["nvidia-container-toolkit=1.17.8-1",
-                                                     "nvidia-container-toolkit-base=1.17.8-1"]
+    assert result["sets"]["nvidia"]["packages"] == [
+        "nvidia-container-toolkit=1.17.8-1", "nvidia-container-toolkit-base=1.17.8-1"]
 
 
 def test_unknown_package_fails_before_anything_is_written(capsys, site):

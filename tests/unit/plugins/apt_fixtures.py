@@ -96,7 +96,7 @@ class Archive:
                  listed_only: t.Sequence[t.Tuple[str, bytes]] = (), tamper: t.Optional[str] = None,
                  signer: t.Optional[GpgKey] = None) -> None:
         lines = ["%s: %s" % item for item in fields.items()]
-        entries = [(name, data) for name, data in files.items()] + list(listed_only)
+        entries = list(files.items()) + list(listed_only)
         for section, algorithm in (("MD5Sum", hashlib.md5), ("SHA1", hashlib.sha1), ("SHA256", hashlib.sha256)):
             lines.append(section + ":")
             for name, data in sorted(entries):
