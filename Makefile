@@ -26,7 +26,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help venv collection-link lab lab-down lint yamllint ansible-lint sanity unit \
-        integration bundle-test molecule test test-quick demo demo-down build build-check bench-image-import bench-site clean $(addprefix molecule-,$(SCENARIOS))
+        integration bundle-test molecule test test-quick demo demo-down build build-check bench-image-import bench-site bench-bundle clean $(addprefix molecule-,$(SCENARIOS))
 
 help:
 	@echo "make demo | test | test-quick | lab | lab-down | build | molecule-<scenario>"
@@ -91,6 +91,10 @@ bench-image-import: venv lab collection-link
 # Figures: site.yml first vs second run, and 1 vs 8 hosts (removes the lab hosts after).
 bench-site: venv lab collection-link
 	$(BIN)/python benchmarks/site_converge.py --hosts $(BENCH_HOSTS)
+
+# Figures: bundle size vs unique contents and vs one docker save per image, re-run, delta, verify.
+bench-bundle: venv lab collection-link
+	$(BIN)/python benchmarks/bundle.py
 
 demo: venv lab collection-link
 	tests/lab/lab.sh bundle
