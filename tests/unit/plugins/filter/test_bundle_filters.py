@@ -20,7 +20,7 @@ MANIFEST = yaml.safe_load((ROOT / "roles/common/defaults/main.yml").read_text())
 
 def art(value):
     kind, rest = value.split("/", 1)
-    key, _, target = rest.partition("@")
+    key, target = (rest.split("@", 1) + [""])[:2]
     out = {"id": value, "kind": kind, "key": key}
     if target:
         out["target"] = target
@@ -51,8 +51,8 @@ def test_deb_sets_of_one_target_with_their_pins():
 def test_third_party_repositories_become_sources_of_the_target():
     names = bundle.bundle_deb_repositories(MANIFEST, ["docker_upstream", "nvidia_container_toolkit", "postgresql"])
     assert names == ["docker_upstream", "nvidia_container_toolkit"]
-    sources = bundle.bundle_deb_sources(MANIFEST, "ubuntu-noble", {"docker_upstream": "/k/docker.asc",
-                                                                  "nvidia_container_toolkit": "/k/nvidia.asc"})
+    keyrings = {"docker_upstream": "/k/docker.asc", "nvidia_container_toolkit": "/k/nvidia.asc"}
+    sources = bundle.bundle_deb_sources(MANIFEST, "ubuntu-noble", keyrings)
     assert sources[0]["uri"] == "http://archive.ubuntu.com/ubuntu"
     assert {"uri": "https://download.docker.com/linux/ubuntu", "suites": ["noble"], "components": ["stable"],
             "keyring": "/k/docker.asc"} in sources
@@ -64,7 +64,7 @@ def test_third_party_repositories_become_sources_of_the_target():
 
 def test_snap_names_follow_the_offline_install_order():
     pairs = bundle.bundle_snap_names([art("snap/microk8s")], MANIFEST["snaps"])
-    assert [name for _, name in pairs] == ["snapd", "core22", "microk8s"]
+    assert [pair[1] for pair in pairs] == ["snapd", "core22", "microk8s"]
 
 
 def test_snap_records_need_each_snap_and_its_assertion():
