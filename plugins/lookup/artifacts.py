@@ -18,7 +18,8 @@ description:
   - C(playbooks/bundle.yml) bundles the C(site) list; the roles fetch through the entry
     points of role C(common), which refuse an artifact missing from their C(host) list.
   - A switch not set in the inventory takes the value of the role's C(defaults/main.yml),
-    read from the collection itself, so no default is stated twice.
+    read from the collection itself, so no default is stated twice. For the host the lookup
+    runs for, the task's own variables (role parameters, include vars) come first.
 options:
   _terms:
     description: C(site) for the whole inventory, or C(host) for one host.
@@ -87,8 +88,11 @@ def role_defaults(role: str) -> dict:
 
 class LookupModule(LookupBase):
 
-    def _value(self, hostvars, variable, default):
-        value = hostvars.get(variable, default) if hostvars is not None else default
+    def _value(self, hostvars, variable, default, context=None):
+        if context is not None and variable in context:
+            value = context[variable]
+        else:
+            value = hostvars.get(variable, default) if hostvars is not None else default
         if isinstance(value, str) and "{{" in value:
             value = self._templar.template(value)
         return value
@@ -96,6 +100,9 @@ class LookupModule(LookupBase):
     def _host_view(self, variables, name, defaults):
         hostvars_all = variables.get("hostvars") or {}
         hostvars = hostvars_all[name] if name in hostvars_all else {}
+        # For the host the lookup runs for, the task's own variables win (role parameters,
+        # include vars, set_fact): what the role being run actually uses.
+        context = variables if name == variables.get("inventory_hostname") else None
         groups = [g for g, members in (variables.get("groups") or {}).items()
                   if g not in ("all", "ungrouped") and name in (members or [])]
         control_planes = (variables.get("groups") or {}).get("k8s_control_plane") or []
@@ -107,12 +114,12 @@ class LookupModule(LookupBase):
                 if variable not in defaults.setdefault(role, role_defaults(role)):
                     raise AnsibleLookupError(
                         "artifacts: %s is not in roles/%s/defaults/main.yml" % (variable, role))
-                value = self._value(hostvars, variable, defaults[role][variable])
+                value = self._value(hostvars, variable, defaults[role][variable], context)
                 if isinstance(value, str) and "{{" in value:
                     raise AnsibleLookupError("artifacts: %s of %s could not be templated" % (variable, name))
                 switches[variable] = value
         view.switches = switches
-        target = self._value(hostvars, "mlstack_target", "")
+        target = self._value(hostvars, "mlstack_target", "", context)
         if not target:
             facts = hostvars.get("ansible_facts") or {}
             if facts.get("distribution") and facts.get("distribution_release"):
