@@ -6,9 +6,12 @@
 #   lab.sh images        build mlstack-lab/debian:bookworm and mlstack-lab/systemd:bookworm
 #   lab.sh hosts-up N    start N lab hosts (systemd containers) for `make demo`
 #   lab.sh hosts-down    remove the lab hosts
+#   lab.sh multi-up [online|airgap]  the three hosts of inventories/lab_multi, reached over SSH
+#   lab.sh multi-down    remove them
 #   lab.sh mirror        the lab's registry mirror (127.0.0.1:5055) seeded with the lab images
-#   lab.sh bundle [DIR]  the lab's bundle (default $STATE_DIR/bundle), made by playbooks/bundle.yml
-#                        for inventories/lab from the lab's mirror and Debian's and PyPI's archives
+#   lab.sh bundle [DIR [INVENTORY [ARGS]]]  the lab's bundle (default $STATE_DIR/bundle), made by
+#                        playbooks/bundle.yml for INVENTORY (default inventories/lab) from the
+#                        lab's mirror and Debian's and PyPI's archives
 #   lab.sh down          lab hosts down, and stop dockerd if this lab started it
 #
 # Facts behind the flags used here are in ../shared/ENVIRONMENT.md of the project.
@@ -43,6 +46,8 @@ install_packages() {
   # bundle.yml on the connected side: skopeo copies images, gpg signs.
   command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
   command -v gpg >/dev/null 2>&1 || missing+=(gpg)
+  # The SSH lab (multi-up): the lab's key pair and Ansible's SSH connection.
+  command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     as_root apt-get update -qq
@@ -86,10 +91,15 @@ build_base_image() {
   log "built $BASE_IMAGE"
 }
 
+# The image is rebuilt when its build context changed (its digest is kept as a label).
 build_systemd_image() {
-  image_exists "$SYSTEMD_IMAGE" && return 0
+  local context have
+  context=$(cd "$LAB_DIR/images/systemd" && find . -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)
+  have=$("$DOCKER" image inspect -f '{{ index .Config.Labels "mlstack.lab.context" }}' "$SYSTEMD_IMAGE" 2>/dev/null || true)
+  [ "$have" = "$context" ] && return 0
   log "building $SYSTEMD_IMAGE"
-  "$DOCKER" build -q --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$SYSTEMD_IMAGE" "$LAB_DIR/images/systemd" >/dev/null
+  "$DOCKER" build -q --build-arg "BASE_IMAGE=$BASE_IMAGE" --label "mlstack.lab.context=$context" \
+    -t "$SYSTEMD_IMAGE" "$LAB_DIR/images/systemd" >/dev/null
   log "built $SYSTEMD_IMAGE"
 }
 
@@ -112,35 +122,134 @@ ensure_network() {
   "$DOCKER" network create --subnet "$LAB_SUBNET" "$LAB_NETWORK" >/dev/null
 }
 
-hosts_up() {
-  local count=${1:-1} i name args=()
-  for c in "${LAB_CAPS[@]}"; do args+=(--cap-add "$c"); done
-  ensure_network
-  for i in $(seq 1 "$count"); do
-    name="$LAB_HOST_PREFIX$i"
-    if [ "$("$DOCKER" inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" = true ]; then
-      continue
-    fi
-    "$DOCKER" rm -f "$name" >/dev/null 2>&1 || true
-    log "starting lab host $name"
-    "$DOCKER" run -d --name "$name" --hostname "$name" --network "$LAB_NETWORK" \
-      --cap-drop ALL "${args[@]}" \
-      --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
-      --cgroupns host -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
-      --tmpfs /run --tmpfs /run/lock \
-      -v "$name-docker:/var/lib/docker" \
-      --label mlstack-lab=host \
-      "$SYSTEMD_IMAGE" /lib/systemd/systemd >/dev/null
-  done
-  for i in $(seq 1 "$count"); do
-    name="$LAB_HOST_PREFIX$i"
-    local state=""
+# start_host NAME NETWORK [docker run args...]: one lab host (a systemd container) with the
+# flags that work here; its /var/lib/docker is a volume (overlay2 inside).
+start_host() {
+  local name=$1 network=$2 c caps=()
+  shift 2
+  for c in "${LAB_CAPS[@]}"; do caps+=(--cap-add "$c"); done
+  if [ "$("$DOCKER" inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" = true ]; then
+    return 0
+  fi
+  "$DOCKER" rm -f "$name" >/dev/null 2>&1 || true
+  log "starting lab host $name"
+  "$DOCKER" run -d --name "$name" --hostname "$name" --network "$network" \
+    --cap-drop ALL "${caps[@]}" \
+    --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+    --cgroupns host -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
+    --tmpfs /run --tmpfs /run/lock \
+    -v "$name-docker:/var/lib/docker" \
+    --label mlstack-lab=host "$@" \
+    "$SYSTEMD_IMAGE" /lib/systemd/systemd >/dev/null
+}
+
+wait_for_systemd() {
+  local name state
+  for name in "$@"; do
+    state=""
     for _ in $(seq 1 60); do
       state=$("$DOCKER" exec "$name" systemctl is-system-running 2>/dev/null || true)
       case "$state" in running|degraded) break ;; esac
       sleep 1
     done
     case "$state" in running|degraded) log "$name: systemd $state" ;; *) die "$name: systemd did not come up ($state)" ;; esac
+  done
+}
+
+hosts_up() {
+  local count=${1:-1} i names=()
+  ensure_network
+  for i in $(seq 1 "$count"); do
+    names+=("$LAB_HOST_PREFIX$i")
+    start_host "$LAB_HOST_PREFIX$i" "$LAB_NETWORK"
+  done
+  wait_for_systemd "${names[@]}"
+}
+
+# The multi-host lab site (inventories/lab_multi): three hosts reached over SSH as VMs are,
+# a non-root user with sudo, key authentication with a key the lab makes, and host keys
+# pinned in a known_hosts file the inventory names (read from each host through the engine,
+# the lab's out-of-band channel, as a cloud's console or cloud-init would give them).
+#   online: on the lab network (10.213.0.0/24, reaches Debian's mirror through the machine)
+#   airgap: on mlstack-lab-airgap, created --internal (no route out, 10.213.1.0/24), every
+#           container's default route and DNS pointed at the egress sink (tests/lab/egress/)
+MULTI_INVENTORY=$(cd "$LAB_DIR/../.." && pwd)/inventories/lab_multi
+MULTI_SSH_DIR=$MULTI_INVENTORY/credentials/ssh
+MULTI_HOSTS=(mlstack-lab-m1 mlstack-lab-m2 mlstack-lab-m3)
+MULTI_USER=mlstack
+AIRGAP_NETWORK=mlstack-lab-airgap
+AIRGAP_SUBNET=10.213.1.0/24
+AIRGAP_SINK=10.213.1.254
+
+multi_prefix() { case "$1" in online) echo "${LAB_SUBNET%.*}" ;; airgap) echo "${AIRGAP_SUBNET%.*}" ;; *) die "mode must be online or airgap, got '$1'" ;; esac; }
+
+ensure_airgap_network() {
+  if ! "$DOCKER" network inspect "$AIRGAP_NETWORK" >/dev/null 2>&1; then
+    "$DOCKER" network create --internal --subnet "$AIRGAP_SUBNET" "$AIRGAP_NETWORK" >/dev/null
+  fi
+  [ "$("$DOCKER" network inspect -f '{{.Internal}}' "$AIRGAP_NETWORK")" = true ] \
+    || die "network $AIRGAP_NETWORK exists but is not --internal"
+}
+
+multi_key() {
+  install -d -m 0700 "$MULTI_SSH_DIR"
+  [ -f "$MULTI_SSH_DIR/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C mlstack-lab -f "$MULTI_SSH_DIR/id_ed25519"
+}
+
+# provision_ssh NAME ADDRESS: the user, its key, sudo; prints the host's known_hosts lines.
+provision_ssh() {
+  local name=$1 address=$2
+  "$DOCKER" exec -i "$name" sh -eu -c "
+    id $MULTI_USER >/dev/null 2>&1 || useradd -m -s /bin/bash $MULTI_USER
+    install -d -m 0700 -o $MULTI_USER -g $MULTI_USER /home/$MULTI_USER/.ssh
+    cat > /home/$MULTI_USER/.ssh/authorized_keys
+    chown $MULTI_USER: /home/$MULTI_USER/.ssh/authorized_keys
+    chmod 0600 /home/$MULTI_USER/.ssh/authorized_keys
+    echo '$MULTI_USER ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/$MULTI_USER
+    chmod 0440 /etc/sudoers.d/$MULTI_USER
+    for i in \$(seq 1 30); do systemctl is-active -q ssh && break; sleep 1; done
+    systemctl is-active -q ssh" <"$MULTI_SSH_DIR/id_ed25519.pub" || die "$name: sshd is not running"
+  "$DOCKER" exec "$name" sh -c 'cat /etc/ssh/ssh_host_*_key.pub' | awk -v names="$name,$address" '{ print names, $1, $2 }'
+}
+
+multi_up() {
+  local mode=${1:-online} prefix network i name args known
+  prefix=$(multi_prefix "$mode")
+  multi_key
+  if [ "$mode" = airgap ]; then
+    ensure_airgap_network
+    network=$AIRGAP_NETWORK
+    args=(--dns "$AIRGAP_SINK")
+    "$LAB_DIR/egress/egress.sh" up "$AIRGAP_NETWORK" "$AIRGAP_SUBNET" "$AIRGAP_SINK" "$STATE_DIR/egress"
+  else
+    ensure_network
+    network=$LAB_NETWORK
+    args=()
+  fi
+  for i in "${!MULTI_HOSTS[@]}"; do
+    name=${MULTI_HOSTS[$i]}
+    start_host "$name" "$network" --ip "$prefix.$((21 + i))" --label "mlstack-lab.site=multi-$mode" "${args[@]}"
+  done
+  wait_for_systemd "${MULTI_HOSTS[@]}"
+  known=$(mktemp)
+  for i in "${!MULTI_HOSTS[@]}"; do
+    name=${MULTI_HOSTS[$i]}
+    [ "$mode" = airgap ] && "$LAB_DIR/egress/egress.sh" attach "$name" "$AIRGAP_SINK"
+    provision_ssh "$name" "$prefix.$((21 + i))" >>"$known"
+  done
+  install -m 0644 "$known" "$MULTI_SSH_DIR/known_hosts"
+  rm -f "$known"
+  log "lab_multi ($mode): ${MULTI_HOSTS[*]} on $network, SSH as $MULTI_USER, host keys in $MULTI_SSH_DIR/known_hosts"
+}
+
+multi_down() {
+  local ids vols name
+  ids=$("$DOCKER" ps -aq --filter label=mlstack-lab.site=multi-online; "$DOCKER" ps -aq --filter label=mlstack-lab.site=multi-airgap)
+  # shellcheck disable=SC2086
+  [ -z "$ids" ] || "$DOCKER" rm -f $ids >/dev/null
+  for name in "${MULTI_HOSTS[@]}"; do
+    vols=$("$DOCKER" volume ls -q --filter "name=^$name-docker\$")
+    [ -z "$vols" ] || "$DOCKER" volume rm "$vols" >/dev/null
   done
 }
 
@@ -219,13 +328,13 @@ stop_mirror() { "$DOCKER" rm -f "$MIRROR_NAME" >/dev/null 2>&1 || true; }
 # The lab's bundle is made the one way bundles are made: playbooks/bundle.yml for the lab
 # inventory, reading the lab's mirror. Needs the project's venv (make venv).
 make_bundle() {
-  local dir=${1:-$STATE_DIR/bundle}
+  local dir=${1:-$STATE_DIR/bundle} inventory=${2:-$LAB_DIR/../../inventories/lab/hosts.yml}
   start_mirror
   local ansible_playbook=${ANSIBLE_PLAYBOOK:-$LAB_DIR/../../.venv/bin/ansible-playbook}
   log "making the lab's bundle in $dir with playbooks/bundle.yml"
-  "$ansible_playbook" -i "$LAB_DIR/../../inventories/lab/hosts.yml" "$LAB_DIR/../../playbooks/bundle.yml" \
+  "$ansible_playbook" -i "$inventory" "$LAB_DIR/../../playbooks/bundle.yml" \
     -e "mlstack_bundle_dir=$dir" -e "mlstack_bundle_registry_mirror=127.0.0.1:$MIRROR_PORT" \
-    -e mlstack_bundle_registry_tls_verify=false
+    -e mlstack_bundle_registry_tls_verify=false "${@:3}"
   log "bundle ready in $dir"
 }
 
@@ -239,10 +348,12 @@ main() {
     up) install_packages; start_engine; build_base_image; build_systemd_image ;;
     hosts-up) hosts_up "${1:-1}" ;;
     hosts-down) hosts_down ;;
+    multi-up) multi_up "${1:-online}" ;;
+    multi-down) multi_down ;;
     bundle) make_bundle "$@" ;;
     mirror) start_engine; start_mirror ;;
     down) engine_answers && { hosts_down; stop_mirror; }; stop_engine ;;
-    *) die "unknown command '$cmd' (engine|images|up|hosts-up N|hosts-down|mirror|bundle [DIR]|down)" ;;
+    *) die "unknown command '$cmd' (engine|images|up|hosts-up N|hosts-down|multi-up [online|airgap]|multi-down|mirror|bundle [DIR]|down)" ;;
   esac
 }
 
