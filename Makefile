@@ -1,5 +1,7 @@
 # mlstack.platform: the developer's and the CI's entry points.
 #   make demo        lab engine + images, lab hosts, site.yml on them
+#   make demo-multi  site.yml over SSH on three lab hosts (inventories/lab_multi), verify, re-run
+#   make demo-airgap the same from an offline controller on a network with no route out
 #   make test        everything: venv, lab, lint, sanity, unit, integration, molecule
 #   make test-quick  static checks and unit tests only
 SHELL := /bin/bash
@@ -26,10 +28,10 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help venv collection-link lab lab-down lint yamllint ansible-lint sanity unit \
-        integration bundle-test molecule test test-quick demo demo-down build build-check bench-image-import bench-site bench-bundle clean $(addprefix molecule-,$(SCENARIOS))
+        integration bundle-test e2e molecule test test-quick demo demo-multi demo-airgap demo-down build build-check bench-image-import bench-site bench-bundle clean $(addprefix molecule-,$(SCENARIOS))
 
 help:
-	@echo "make demo | test | test-quick | lab | lab-down | build | molecule-<scenario>"
+	@echo "make demo | demo-multi | demo-airgap | test | test-quick | e2e | lab | lab-down | build | molecule-<scenario>"
 	@echo "scenarios: $(SCENARIOS)"
 
 $(BIN)/molecule: requirements.txt
@@ -82,7 +84,12 @@ test-quick: lint sanity unit
 bundle-test: venv lab collection-link
 	tests/bundle/run.sh
 
-test: venv lab test-quick build-check integration bundle-test molecule
+# End to end (tests/e2e/run.py): site.yml over SSH on lab_multi, then the air-gapped run
+# with its egress counters; the hosts are removed after.
+e2e: venv lab collection-link
+	$(BIN)/python tests/e2e/run.py all --down
+
+test: venv lab test-quick build-check integration bundle-test e2e molecule
 
 # Figures, not assertions: prints module vs `docker load -i` / `sha256sum` (docs/performance.md).
 bench-image-import: venv lab collection-link
@@ -102,8 +109,15 @@ demo: venv lab collection-link
 	$(BIN)/ansible-playbook -i inventories/lab/hosts.yml playbooks/site.yml
 	$(BIN)/ansible-playbook -i inventories/lab/hosts.yml playbooks/verify.yml
 
+demo-multi: venv lab collection-link
+	$(BIN)/python tests/e2e/run.py multi
+
+demo-airgap: venv lab collection-link
+	$(BIN)/python tests/e2e/run.py airgap
+
 demo-down:
 	tests/lab/lab.sh hosts-down
+	tests/lab/lab.sh multi-down
 
 build: venv
 	$(BIN)/ansible-galaxy collection build --force --output-path build/

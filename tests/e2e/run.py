@@ -1,0 +1,276 @@
+# Copyright: mlstack.platform developers
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""End to end, as users run it (issue 12; docs/testing.md, tier 5).
+
+  run.py multi    site.yml over SSH on the three hosts of inventories/lab_multi from this
+                  machine (the connected controller), then verify.yml, then site.yml again
+                  (changed=0 on every host)                                 make demo-multi
+  run.py airgap   the same site on a docker network with no route out, driven from an
+                  offline controller container that starts as a plain Debian with nothing
+                  but the bundle and the public key copied in; only the documented offline
+                  steps run there (docs/airgap.md); the lab's egress sink counts every packet
+                  and DNS query that tries to leave: the run fails unless both are 0
+                                                                          make demo-airgap
+  run.py all      both, one after the other                               make e2e
+
+Figures (times, ratios, egress counters, bundle size) are printed and written as JSON to
+.cache/e2e/<tier>.json; benchmarks/site_converge.py --e2e prints them side by side.
+Hosts are left running for a look (`tests/lab/lab.sh multi-down` removes them) unless
+--down is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB = ROOT / "tests" / "lab" / "lab.sh"
+EGRESS = ROOT / "tests" / "lab" / "egress" / "egress.sh"
+INVENTORY = ROOT / "inventories" / "lab_multi"
+STATE = Path(os.environ.get("MLSTACK_LAB_STATE", "/var/tmp/mlstack-lab"))
+BUNDLE = STATE / "bundle-multi"
+CACHE = ROOT / ".cache" / "e2e"
+DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
+BIN = Path(sys.executable).parent
+HOSTS = ("mlstack-lab-m1", "mlstack-lab-m2", "mlstack-lab-m3")
+CONTROLLER = "mlstack-lab-controller"
+CONTROLLER_ADDRESS = "10.213.1.10"
+AIRGAP_NETWORK = "mlstack-lab-airgap"
+AIRGAP_SINK = "10.213.1.254"
+RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+def log(message: str) -> None:
+    print(f"[e2e] {message}", flush=True)
+
+
+def run(command: list[str], *, log_file: Path | None = None, check: bool = True,
+        env: dict[str, str] | None = None, stdin: str | None = None) -> tuple[float, str]:
+    """Run a command, its output to log_file (and the tail to stderr on failure); return
+    (seconds, output)."""
+    started = time.monotonic()
+    proc = subprocess.run(command, cwd=ROOT, env=env, input=stdin, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+    elapsed = time.monotonic() - started
+    if log_file is not None:
+        log_file.write_text(proc.stdout)
+    if check and proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-6000:])
+        where = f" (log {log_file})" if log_file else ""
+        raise SystemExit(f"[e2e] FAILED: {shlex.join(command)[:300]} exited {proc.returncode}{where}")
+    return elapsed, proc.stdout
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    return {m.group(1): {"ok": int(m.group(2)), "changed": int(m.group(3)),
+                         "unreachable": int(m.group(4)), "failed": int(m.group(5))}
+            for m in RECAP.finditer(output)}
+
+
+def ansible_env() -> dict[str, str]:
+    return dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
+                ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+                ANSIBLE_HOME=str(ROOT / ".ansible"),
+                ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".ansible" / "collections"),
+                PATH=f"{BIN}:{os.environ.get('PATH', '')}")
+
+
+def require_idempotent(name: str, counts: dict[str, dict[str, int]]) -> None:
+    missing = [host for host in HOSTS if host not in counts]
+    changed = {host: c["changed"] for host, c in counts.items() if c["changed"] or c["failed"] or c["unreachable"]}
+    if missing or changed:
+        raise SystemExit(f"[e2e] FAILED: {name}: second run not idempotent: changed/failed {changed}, missing {missing}")
+
+
+def health(report: Path) -> dict:
+    data = json.loads(report.read_text())
+    checks = data["checks"] if isinstance(data, dict) else data
+    failed = [c for c in checks if not c.get("ok")]
+    if failed or not checks:
+        raise SystemExit(f"[e2e] FAILED: health report {report}: {len(failed)} of {len(checks)} checks failed")
+    return {"checks": len(checks), "failed": 0,
+            "hosts": sorted({c["host"] for c in checks}),
+            "services": sorted({c["service"] for c in checks})}
+
+
+def bundle_size(directory: Path) -> int:
+    return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def make_bundle(extra: list[str], log_file: Path) -> float:
+    env = dict(ansible_env(), ANSIBLE_PLAYBOOK=str(BIN / "ansible-playbook"))
+    seconds, _ = run([str(LAB), "bundle", str(BUNDLE), str(INVENTORY / "hosts.yml"), *extra],
+                     log_file=log_file, env=env)
+    return seconds
+
+
+def check_host_key_pinning(env: dict[str, str], work: Path) -> None:
+    """A host key that is not the one pinned must stop Ansible: known_hosts with m2's keys
+    written under m1's name."""
+    pinned = (INVENTORY / "credentials" / "ssh" / "known_hosts").read_text().splitlines()
+    m1 = [line for line in pinned if line.startswith(HOSTS[0] + ",")]
+    m2 = [line.split(" ", 1)[1] for line in pinned if line.startswith(HOSTS[1] + ",")]
+    wrong = work / "known_hosts.wrong"
+    wrong.write_text("".join(f"{m1[0].split(' ', 1)[0]} {key}\n" for key in m2))
+    args = (f"-o UserKnownHostsFile={wrong} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes")
+    _, out = run([str(BIN / "ansible"), HOSTS[0], "-i", str(INVENTORY / "hosts.yml"), "-m", "ansible.builtin.ping",
+                  "-e", f"ansible_ssh_common_args='{args}'"], env=env, check=False)
+    if "UNREACHABLE" not in out or ("Host key verification failed" not in out
+                                     and "REMOTE HOST IDENTIFICATION HAS CHANGED" not in out):
+        raise SystemExit(f"[e2e] FAILED: {HOSTS[0]} was reached with a host key that is not pinned:\n{out[-2000:]}")
+    log(f"host key pinning: {HOSTS[0]} with another host's key is refused (Host key verification failed)")
+
+
+def tier_multi(args: argparse.Namespace) -> dict:
+    env = ansible_env()
+    logs = CACHE / "multi"
+    logs.mkdir(parents=True, exist_ok=True)
+    figures: dict = {"tier": "multi", "date": time.strftime("%Y-%m-%d"), "hosts": list(HOSTS)}
+    log("fresh lab_multi hosts on the lab network (SSH)")
+    run([str(LAB), "multi-down"])
+    run([str(LAB), "multi-up", "online"], log_file=logs / "multi-up.log")
+    with tempfile.TemporaryDirectory(prefix="mlstack-e2e.") as work:
+        check_host_key_pinning(env, Path(work))
+    log(f"bundle for inventories/lab_multi in {BUNDLE} (playbooks/bundle.yml)")
+    figures["bundle_s"] = make_bundle([], logs / "bundle.log")
+    playbook = [str(BIN / "ansible-playbook"), "-i", str(INVENTORY / "hosts.yml")]
+    log("site.yml over SSH, first converge")
+    figures["first_s"], out = run([*playbook, "playbooks/site.yml"], log_file=logs / "site-1.log", env=env)
+    figures["first_changed"] = sum(c["changed"] for c in recap(out).values())
+    report = logs / "health-report.json"
+    log(f"verify.yml, health report {report}")
+    run([*playbook, "playbooks/verify.yml", "-e", f"mlstack_health_report={report}"],
+        log_file=logs / "verify.log", env=env)
+    figures["health"] = health(report)
+    log("site.yml over SSH, second run")
+    figures["second_s"], out = run([*playbook, "playbooks/site.yml"], log_file=logs / "site-2.log", env=env)
+    require_idempotent("multi", recap(out))
+    figures["second_changed"] = 0
+    figures["ratio"] = round(figures["second_s"] / figures["first_s"], 3)
+    if args.down:
+        run([str(LAB), "multi-down"])
+    return figures
+
+
+CONTROLLER_STEPS = r"""
+set -eu
+# docs/airgap.md, "2. On the offline controller", step by step.
+B=/media/bundle
+install -d /etc/apt/keyrings
+install -m 0644 /etc/mlstack/bundle-signing.pub.asc /etc/apt/keyrings/mlstack-bundle.asc
+printf '%s\n' 'Types: deb' "URIs: file:$B/apt/debian-bookworm" 'Suites: ./' \
+  'Signed-By: /etc/apt/keyrings/mlstack-bundle.asc' > /etc/apt/sources.list.d/mlstack-bundle.sources
+only_bundle="-o Dir::Etc::SourceList=/etc/apt/sources.list.d/mlstack-bundle.sources -o Dir::Etc::SourceParts=/dev/null"
+apt-get $only_bundle update
+DEBIAN_FRONTEND=noninteractive apt-get $only_bundle install -y python3-venv openssh-client
+python3 -m venv /opt/ansible
+/opt/ansible/bin/pip install --no-index --find-links $B/controller/wheels -r $B/controller/wheels/requirements.txt
+/opt/ansible/bin/ansible-galaxy collection install --offline $B/controller/mlstack-platform-*.tar.gz
+"""
+
+
+def controller(command: str, log_file: Path, check: bool = True) -> tuple[float, str]:
+    return run([DOCKER, "exec", "-w", "/site", CONTROLLER, "sh", "-c", command], log_file=log_file, check=check)
+
+
+def egress_report(log_file: Path) -> dict:
+    state_file = STATE / "egress" / "state.json"
+    time.sleep(2)  # the sink writes its state every second
+    _, out = run([str(EGRESS), "report", str(STATE / "egress")], log_file=log_file, check=False)
+    state = json.loads(state_file.read_text())
+    return {"packets": state["packets"], "dns_queries": state["dns_queries"], "report": out.strip()[-2000:]}
+
+
+def tier_airgap(args: argparse.Namespace) -> dict:
+    logs = CACHE / "airgap"
+    logs.mkdir(parents=True, exist_ok=True)
+    figures: dict = {"tier": "airgap", "date": time.strftime("%Y-%m-%d"), "hosts": list(HOSTS)}
+    log("the egress sink's self-test: it must see a lookup and a packet that try to leave")
+    figures["egress_selftest_s"], _ = run([str(EGRESS), "selftest"], log_file=logs / "egress-selftest.log")
+    log("bundle for inventories/lab_multi + airgap.yml (on this machine: the connected side)")
+    figures["bundle_s"] = make_bundle(["-e", f"@{INVENTORY / 'airgap.yml'}", "-e", f"mlstack_bundle_dir={BUNDLE}"],
+                                      logs / "bundle.log")
+    figures["bundle_bytes"] = bundle_size(BUNDLE)
+    log("fresh lab_multi hosts on an --internal network, routes and DNS to the egress sink")
+    run([str(LAB), "multi-down"])
+    run([DOCKER, "rm", "-f", CONTROLLER], check=False)
+    run([str(LAB), "multi-up", "airgap"], log_file=logs / "multi-up.log")
+
+    log("the offline controller: plain Debian, then the bundle and the public key copied in")
+    run([DOCKER, "run", "-d", "--name", CONTROLLER, "--hostname", CONTROLLER, "--network", AIRGAP_NETWORK,
+         "--ip", CONTROLLER_ADDRESS, "--dns", AIRGAP_SINK, "--label", "mlstack-lab.site=multi-airgap",
+         "mlstack-lab/debian:bookworm", "sleep", "infinity"])
+    run([str(EGRESS), "attach", CONTROLLER, AIRGAP_SINK])
+    started = time.monotonic()
+    run([DOCKER, "exec", CONTROLLER, "mkdir", "-p", "/media", "/etc/mlstack", "/site/credentials"])
+    run([DOCKER, "cp", str(BUNDLE), f"{CONTROLLER}:/media/bundle"])
+    figures["copy_bundle_s"] = round(time.monotonic() - started, 1)
+    run([DOCKER, "cp", str(INVENTORY / "credentials" / "bundle" / "signing-key.pub.asc"),
+         f"{CONTROLLER}:/etc/mlstack/bundle-signing.pub.asc"])
+    # The site's inventory and SSH key as the site keeps them (its configuration repository);
+    # never the bundle's secret signing key, which stays on the connected side.
+    for item in ("hosts.yml", "group_vars", "airgap.yml"):
+        run([DOCKER, "cp", str(INVENTORY / item), f"{CONTROLLER}:/site/{item}"])
+    run([DOCKER, "cp", str(INVENTORY / "credentials" / "ssh"), f"{CONTROLLER}:/site/credentials/ssh"])
+    run([DOCKER, "cp", str(ROOT / "tests" / "e2e" / "controller.cfg"), f"{CONTROLLER}:/site/ansible.cfg"])
+
+    log("on the controller: Ansible and the collection from the bundle alone")
+    figures["controller_install_s"], _ = controller(CONTROLLER_STEPS, logs / "controller-install.log")
+    playbook = "ANSIBLE_CONFIG=/site/ansible.cfg /opt/ansible/bin/ansible-playbook -i /site/hosts.yml -e @/site/airgap.yml"
+    log("bundle_verify on the controller")
+    figures["bundle_verify_s"], _ = controller(f"{playbook} mlstack.platform.bundle_verify", logs / "bundle-verify.log")
+    log("site.yml offline over SSH, first converge")
+    figures["first_s"], out = controller(f"{playbook} mlstack.platform.site", logs / "site-1.log")
+    figures["first_changed"] = sum(c["changed"] for c in recap(out).values())
+    log("verify.yml offline")
+    controller(f"{playbook} mlstack.platform.verify -e mlstack_health_report=/site/health-report.json",
+               logs / "verify.log")
+    run([DOCKER, "cp", f"{CONTROLLER}:/site/health-report.json", str(logs / "health-report.json")])
+    figures["health"] = health(logs / "health-report.json")
+    log("site.yml offline, second run")
+    figures["second_s"], out = controller(f"{playbook} mlstack.platform.site", logs / "site-2.log")
+    require_idempotent("airgap", recap(out))
+    figures["second_changed"] = 0
+    figures["ratio"] = round(figures["second_s"] / figures["first_s"], 3)
+    figures["egress"] = egress_report(logs / "egress-report.log")
+    if figures["egress"]["packets"] or figures["egress"]["dns_queries"]:
+        raise SystemExit(f"[e2e] FAILED: something tried to leave the air-gapped lab:\n{figures['egress']['report']}")
+    log("egress: 0 packets and 0 DNS queries left the lab during the whole run")
+    if args.down:
+        run([DOCKER, "rm", "-f", CONTROLLER], check=False)
+        run([str(LAB), "multi-down"])
+        run([str(EGRESS), "down"], check=False)
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("tier", choices=("multi", "airgap", "all"))
+    parser.add_argument("--down", action="store_true", help="remove the hosts when done")
+    args = parser.parse_args()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tiers = ("multi", "airgap") if args.tier == "all" else (args.tier,)
+    for tier in tiers:
+        started = time.monotonic()
+        figures = (tier_multi if tier == "multi" else tier_airgap)(args)
+        figures["total_s"] = round(time.monotonic() - started, 1)
+        for key, value in list(figures.items()):
+            if isinstance(value, float):
+                figures[key] = round(value, 1)
+        (CACHE / f"{tier}.json").write_text(json.dumps(figures, indent=2) + "\n")
+        log(f"{tier}: PASS " + json.dumps({k: v for k, v in figures.items() if k not in ("hosts",)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
