@@ -22,7 +22,6 @@ _ROLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "roles")
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _UNKNOWN = object()  # a value that can be known only once facts are gathered
-_UNDECLARED_MODES = ("fail", "warn")
 
 
 class _Roles:
@@ -187,8 +186,9 @@ class ActionModule(ActionBase):
         del tmp
         task_vars = task_vars or {}
         mode = self._task.args.get("undeclared", "fail")
-        if mode not in _UNDECLARED_MODES:
-            result.update(failed=True, msg="site_preflight: undeclared must be fail or warn, got %r" % (mode,))
+        if mode not in _preflight.UNDECLARED_MODES:
+            result.update(failed=True, msg="site_preflight: undeclared (mlstack_preflight_undeclared) must be "
+                          "fail or warn, got %r" % (mode,))
             return result
         only = self._task.args.get("roles") or []
         if not isinstance(only, list) or not all(isinstance(r, str) for r in only):
@@ -217,17 +217,14 @@ class ActionModule(ActionBase):
             errors.extend(self._registry_rules(host, groups, task_vars))
         undeclared = _preflight.undeclared(name, task_vars.keys(), roles.declared(), roles.names)
 
-        lines = sorted(set(_preflight.line(item) for item in errors))
-        undeclared_lines = sorted(_preflight.line(item) for item in undeclared)
-        if mode == "fail":
-            lines = sorted(set(lines) | set(undeclared_lines))
-        elif undeclared_lines:
-            result["warnings"] = undeclared_lines
+        lines, warnings = _preflight.report(errors, undeclared, mode)
+        if warnings:
+            result["warnings"] = warnings
         result.update(
             changed=False,
             roles=host_roles,
             errors=lines,
-            undeclared=undeclared_lines,
+            undeclared=sorted(_preflight.line(item) for item in undeclared),
             deferred=sorted(set(deferred)),
             msg="%s: %d problem(s) in the roles %s" % (name, len(lines), ", ".join(host_roles) or "(none)"),
         )
@@ -267,17 +264,18 @@ class ActionModule(ActionBase):
         return values, unknown
 
     def _other(self, roles: _Roles, task_vars: Mapping[str, Any], name: str,
-               role_names: Iterable[str], cache: Dict[str, _Host]) -> Optional[_Host]:
+               role_names: List[str], cache: Dict[str, _Host]) -> Optional[_Host]:
         """Another host of the inventory, its raw variables over the given roles' defaults."""
         if name == task_vars.get("inventory_hostname"):
             return None
-        if name not in cache:
+        key = "%s/%s" % (name, ",".join(role_names))
+        if key not in cache:
             hostvars = task_vars.get("hostvars")
             if hostvars is None or name not in hostvars:
                 return None
             raw = hostvars.raw_get(name) if hasattr(hostvars, "raw_get") else hostvars[name]
-            cache[name] = _Host(self._templar, name, raw, *roles.layers(role_names))
-        return cache[name]
+            cache[key] = _Host(self._templar, name, raw, *roles.layers(role_names))
+        return cache[key]
 
     def _postgres_rules(self, host: _Host, roles: _Roles, host_roles: List[str],
                         groups: Mapping[str, Any], task_vars: Mapping[str, Any],

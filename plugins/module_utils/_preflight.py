@@ -39,8 +39,23 @@ NAME_CUTOFF = 0.85
 SUGGEST_CUTOFF = 0.6
 
 
+UNDECLARED_MODES = ("fail", "warn")
+
+
 def line(item: Line) -> str:
     return "%s: %s: %s" % item
+
+
+def report(errors: Iterable[Line], undeclared_lines: Iterable[Line], mode: str = "fail") -> Tuple[List[str], List[str]]:
+    """The lines that fail the run and those only printed as warnings: undeclared
+    variables fail with ``mode`` fail (the default), are warnings with ``warn``."""
+    if mode not in UNDECLARED_MODES:
+        raise ValueError("mlstack_preflight_undeclared must be fail or warn, got %r" % (mode,))
+    failing = {line(item) for item in errors}
+    typos = {line(item) for item in undeclared_lines}
+    if mode == "fail":
+        return sorted(failing | typos), []
+    return sorted(failing), sorted(typos)
 
 
 def is_secret_name(name: str) -> bool:
@@ -172,6 +187,8 @@ def validate_role(host: str, options: Mapping[str, Mapping[str, Any]],
     (values known only once facts are gathered) are left to the role's own validation.
     """
     deferred = set(deferred)
+    # Every secret of the role, so that one pasted into the wrong option is hidden as well.
+    all_secrets = secret_values(options, values)
     lines: List[Line] = []
     for name in sorted(options):
         if name in deferred:
@@ -184,7 +201,7 @@ def validate_role(host: str, options: Mapping[str, Mapping[str, Any]],
             # A value that is not a dict is reported twice (as a type error and again
             # while listing its no_log values): keep the first.
             errors = [e for e in errors if not isinstance(e, NoLogError)] or errors[:1]
-        secrets = secret_values(options, params) | {str(v) for v in result._no_log_values if v}
+        secrets = all_secrets | {str(v) for v in result._no_log_values if v}
         seen: Set[str] = set()
         for error in errors:
             message = normalize(name, error.error_message)

@@ -1,0 +1,311 @@
+# Copyright: mlstack.platform developers
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""The preflight's checks (plugins/module_utils/_preflight.py) on plain data, against the
+roles' real argument specs and defaults."""
+
+from __future__ import annotations
+
+import functools
+import pathlib
+
+import pytest
+import yaml
+
+from ansible_collections.mlstack.platform.plugins.module_utils import _preflight
+
+ROOT = pathlib.Path(__file__).resolve().parents[4]
+ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "meta/argument_specs.yml").is_file())
+
+
+@functools.lru_cache(maxsize=None)
+def options(role, entry="main"):
+    specs = yaml.safe_load((ROOT / "roles" / role / "meta/argument_specs.yml").read_text())
+    return specs["argument_specs"][entry]["options"]
+
+
+@functools.lru_cache(maxsize=None)
+def defaults(role):
+    path = ROOT / "roles" / role / "defaults/main.yml"
+    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+
+
+@functools.lru_cache(maxsize=None)
+def declared():
+    names = set()
+    for role in ROLES:
+        specs = yaml.safe_load((ROOT / "roles" / role / "meta/argument_specs.yml").read_text())
+        for entry in specs["argument_specs"].values():
+            names.update(entry.get("options") or {})
+        names.update(defaults(role))
+    return names
+
+
+def lines(items):
+    return [_preflight.line(item) for item in items]
+
+
+# --- argument specs ----------------------------------------------------------------------
+
+def test_an_unknown_choice_is_one_line_naming_host_and_variable():
+    got = _preflight.validate_role("mlstack-lab-host1", options("minio"), {"minio_engine": "ceph"})
+    assert lines(got) == ["mlstack-lab-host1: minio_engine: must be one of minio, seaweedfs, got ceph"]
+
+
+def test_valid_values_and_the_roles_plain_defaults_give_no_line():
+    for role in ROLES:
+        plain = {k: v for k, v in defaults(role).items()
+                 if k in options(role) and "{{" not in yaml.safe_dump(v)}
+        # What a role requires without a default, the inventory gives (bundle: mlstack_bundle_dir).
+        plain.update({k: "/srv/x" for k, spec in options(role).items() if spec.get("required") and k not in plain})
+        assert _preflight.validate_role("h", options(role), plain) == [], role
+
+
+@pytest.mark.parametrize("values,expected", [
+    ({"postgres_port": "fivefourthreetwo"},
+     "h: postgres_port: must be of type int, got str ('fivefourthreetwo' cannot be converted to an int)"),
+    ({"postgres_listen_addresses": "localhost"}, None),  # a string is a list of one, as Ansible has it
+    ({"postgres_hba_loopback": "maybe"}, "h: postgres_hba_loopback: must be of type bool, got str"),
+    ({"postgres_hba_extra_rules": [{"type": "host", "database": "all", "user": "x", "address": "10.0.0.0/8"}]},
+     "h: postgres_hba_extra_rules: method: is required but not set"),
+    ({"postgres_hba_extra_rules": [{"type": "host", "database": "all", "user": "x", "method": "md5"}]},
+     "h: postgres_hba_extra_rules: method: must be one of scram-sha-256, cert, reject, got md5"),
+    ({"postgres_databases": [{"name": "determined", "ownr": "determined"}]},
+     "h: postgres_databases: ownr: not a known key (did you mean owner? known: allowed_cidrs, encoding, "
+     "extensions, name, owner, password)"),
+    ({"postgres_databases": "determined"},
+     "h: postgres_databases: items must be of type dict, got str"),
+])
+def test_each_kind_of_error_is_one_readable_line(values, expected):
+    got = lines(_preflight.validate_role("h", options("postgres"), values))
+    if expected is None:
+        assert got == []
+    else:
+        assert len(got) == 1 and got[0].startswith(expected), got
+
+
+def test_a_misspelt_key_of_an_item_gives_both_of_its_lines():
+    got = lines(_preflight.validate_role("h", options("postgres"), {"postgres_databases": [{"nmae": "determined"}]}))
+    assert got == ["h: postgres_databases: name: is required but not set",
+                   "h: postgres_databases: nmae: not a known key (did you mean name? known: allowed_cidrs, "
+                   "encoding, extensions, name, owner, password)"]
+
+
+def test_a_required_option_that_is_not_set_is_reported():
+    spec = {"mlstack_bundle_dir": {"type": "str", "required": True, "description": "x"}}
+    assert lines(_preflight.validate_role("h", spec, {})) == ["h: mlstack_bundle_dir: is required but not set"]
+
+
+def test_every_error_of_a_host_at_once_sorted_by_variable():
+    got = _preflight.validate_role("h", options("postgres"), {
+        "postgres_port": "x", "postgres_hba_connection_type": "local", "postgres_backup_enabled": "sometimes"})
+    assert [item[1] for item in got] == ["postgres_backup_enabled", "postgres_hba_connection_type", "postgres_port"]
+
+
+def test_deferred_options_are_left_to_the_roles_own_validation():
+    got = _preflight.validate_role("h", options("postgres"), {}, deferred=["postgres_memory_mb"])
+    assert got == []
+    spec = {"a": {"type": "str", "required": True}}
+    assert _preflight.validate_role("h", spec, {}, deferred=["a"]) == []
+
+
+# --- secrets -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["label_studio_db_password", "minio_root_secret_key", "gitlab_runner_admin_token",
+                                  "nautilus_db_key_base", "mlstack_bundle_signing_key_passphrase"])
+def test_secret_names(name):
+    assert _preflight.is_secret_name(name)
+
+
+@pytest.mark.parametrize("name", ["postgres_password_length", "gitlab_runner_admin_token_file", "key_url",
+                                  "mlstack_bundle_public_key", "mlstack_registry", "keyring_dir"])
+def test_not_secret_names(name):
+    assert not _preflight.is_secret_name(name)
+
+
+def test_a_secret_value_never_appears_in_a_message():
+    secret = "Hunter2-s3cr3t-value"
+    spec = {
+        "x_token": {"type": "int"},                                   # secret by name
+        "x_hidden": {"type": "int", "no_log": True},                  # secret by no_log
+        "x_choice": {"type": "str", "choices": ["a", "b"], "no_log": True},
+        "x_users": {"type": "list", "elements": "dict", "options": {  # secret below a plain option
+            "name": {"type": "str"},
+            "password": {"type": "int"},
+            "api_key": {"type": "str", "choices": ["k1"]},
+        }},
+    }
+    values = {"x_token": secret, "x_hidden": secret, "x_choice": secret,
+              "x_users": [{"name": "u", "password": secret, "api_key": secret}]}
+    got = lines(_preflight.validate_role("h", spec, values))
+    assert len(got) == 5, got
+    for message in got:
+        assert secret not in message and "Hunter2" not in message
+        assert _preflight.REDACTED in message
+    # ... while the same error on a plain option shows its value, so the redaction is real.
+    plain = lines(_preflight.validate_role("h", {"x_count": {"type": "int"}}, {"x_count": secret}))
+    assert secret in plain[0]
+
+
+def test_a_secret_pasted_into_the_wrong_option_is_hidden_too():
+    got = lines(_preflight.validate_role("h", options("postgres"), {
+        "postgres_databases": [{"name": "x", "password": "pw-1234"}], "postgres_port": "pw-1234"}))
+    assert got == ["h: postgres_port: must be of type int, got str (%s cannot be converted to an int)"
+                   % ("'%s'" % _preflight.REDACTED)]
+
+
+def test_secret_values_walks_suboptions_and_unknown_keys():
+    spec = options("postgres")
+    found = _preflight.secret_values(spec, {
+        "postgres_databases": [{"name": "a", "password": "p1"}, {"name": "b", "db_token": "t1"}],
+        "postgres_port": 5432})
+    assert found == {"p1", "t1"}
+
+
+# --- undeclared variables ----------------------------------------------------------------
+
+def undeclared(*names):
+    return lines(_preflight.undeclared("h", names, declared(), ROLES))
+
+
+def test_a_misspelt_prefix_is_caught_with_the_nearest_name():
+    assert undeclared("postgress_databases") == [
+        "h: postgress_databases: not declared by any role; did you mean postgres_databases?"]
+
+
+@pytest.mark.parametrize("name,near", [
+    ("minio_engin", "minio_engine"),
+    ("mlstak_offline", "mlstack_offline"),
+    ("mlstack_ofline", "mlstack_offline"),
+    ("gitlab_runner_runnres", "gitlab_runner_runners"),
+    ("docker_hosts_gpu", "docker_host_gpu"),
+    ("seldon_exposur", "seldon_exposure"),
+    ("postgresdatabases", "postgres_databases"),
+])
+def test_typos_of_every_kind_suggest_the_declared_name(name, near):
+    assert undeclared(name) == ["h: %s: not declared by any role; did you mean %s?" % (name, near)]
+
+
+def test_a_prefixed_name_far_from_any_declared_one_is_still_reported():
+    assert undeclared("minio_zzz_qqq_xxx") == ["h: minio_zzz_qqq_xxx: not declared by any role"]
+
+
+@pytest.mark.parametrize("name", ["postgres_databases", "mlstack_offline", "mlstack_preflight_undeclared",
+                                  "ansible_host", "ansible_python_interpreter", "http_proxy", "inventory_dir",
+                                  "groups", "group_names", "playbook_dir", "omit", "out", "site_owner"])
+def test_declared_and_foreign_names_are_not_reported(name):
+    assert undeclared(name) == []
+
+
+def test_the_new_switch_is_declared_by_common():
+    assert "mlstack_preflight_undeclared" in options("common")
+    assert "mlstack_preflight_undeclared" in options("common", "preflight")
+    assert defaults("common")["mlstack_preflight_undeclared"] == "fail"
+
+
+def test_undeclared_fail_by_default_and_warn_on_request():
+    errors = [("h", "minio_engine", "must be one of minio, seaweedfs, got ceph")]
+    typos = [("h", "postgress_databases", "not declared by any role; did you mean postgres_databases?")]
+    failing, warnings = _preflight.report(errors, typos)
+    assert failing == ["h: minio_engine: must be one of minio, seaweedfs, got ceph",
+                       "h: postgress_databases: not declared by any role; did you mean postgres_databases?"]
+    assert warnings == []
+    failing, warnings = _preflight.report(errors, typos, "warn")
+    assert failing == ["h: minio_engine: must be one of minio, seaweedfs, got ceph"]
+    assert warnings == ["h: postgress_databases: not declared by any role; did you mean postgres_databases?"]
+    with pytest.raises(ValueError, match="must be fail or warn"):
+        _preflight.report(errors, typos, "ignore")
+
+
+# --- cross-host rules --------------------------------------------------------------------
+
+CONSUMERS = _preflight.postgres_consumers({role: defaults(role) for role in ROLES})
+
+
+def test_the_postgres_clients_are_read_from_the_roles_defaults():
+    assert sorted(CONSUMERS) == ["determined", "label_studio", "pachyderm"]
+    assert CONSUMERS["pachyderm"]["name_vars"] == ["pachyderm_db_identity_name", "pachyderm_db_name"]
+    assert CONSUMERS["determined"]["mode_var"] == "determined_db_mode"
+    assert CONSUMERS["label_studio"]["enabled_var"] is None
+
+
+def consumer_values(role, **overrides):
+    values = {k: v for k, v in defaults(role).items() if k.startswith(role + "_db_") or k == role + "_enabled"}
+    values[role + "_db_host"] = ""  # the default: the first host of group postgres
+    values.update(overrides)
+    return values
+
+
+SERVER = {
+    "postgres_hba_allowed_cidrs": ["192.0.2.0/25"],
+    "postgres_databases": [{"name": "determined"}, {"name": "pachyderm"}, {"name": "pachyderm_dex", "owner": "pachyderm"},
+                           {"name": "labelstudio", "allowed_cidrs": ["10.9.0.5/32"]}],
+}
+
+
+def rules(source, address, role, server_values=SERVER, runner="k8s1", **values):
+    return lines(_preflight.postgres_rules(source, address, role, CONSUMERS[role], consumer_values(role, **values),
+                                           runner, "data1", ["192.0.2.20"], server_values))
+
+
+def test_a_consumer_inside_the_allowlist_passes():
+    assert rules("k8s2", "192.0.2.12", "determined") == []
+    assert rules("k8s2", "192.0.2.12", "pachyderm") == []
+    assert rules("ls1", "10.9.0.5", "label_studio", runner="ls1") == []
+
+
+def test_a_consumer_outside_the_allowlist_names_server_variable_and_host():
+    assert rules("k8s3", "192.0.2.200", "determined") == [
+        "data1: postgres_hba_allowed_cidrs: does not cover k8s3 (192.0.2.200), "
+        "from which role determined reaches database determined"]
+
+
+def test_a_database_allowlist_of_its_own_takes_precedence():
+    assert rules("ls1", "192.0.2.12", "label_studio", runner="ls1") == [
+        "data1: postgres_databases: does not cover ls1 (192.0.2.12), "
+        "from which role label_studio reaches database labelstudio"]
+
+
+def test_a_missing_database_and_a_wrong_owner_are_named():
+    server = {"postgres_hba_allowed_cidrs": ["192.0.2.0/24"], "postgres_databases": [{"name": "pachyderm"}]}
+    assert rules("k8s2", "192.0.2.12", "pachyderm", server_values=server) == [
+        "data1: postgres_databases: lists no database pachyderm_dex (owner pachyderm), "
+        "which role pachyderm on k8s1 uses (pachyderm_db_identity_name)"]
+    assert rules("k8s2", "192.0.2.12", "determined", determined_db_user="det") == [
+        "data1: postgres_databases: database determined is owned by determined, "
+        "but role determined on k8s1 connects as det (determined_db_user)"]
+
+
+def test_the_typo_that_emptied_postgres_databases_is_caught_by_the_rules_too():
+    server = {"postgres_hba_allowed_cidrs": ["10.213.0.0/24"], "postgres_databases": []}
+    got = rules("mlstack-lab-host1", None, "label_studio", server_values=server, runner="mlstack-lab-host1")
+    assert got == ["data1: postgres_databases: lists no database labelstudio (owner labelstudio), "
+                   "which role label_studio on mlstack-lab-host1 uses (label_studio_db_name)"]
+
+
+def test_rules_that_do_not_apply():
+    # The server itself, an unknown address, another database server, an app switched off
+    # or on the chart's own database.
+    assert rules("data1", "192.0.2.20", "determined") == []
+    assert rules("k8s3", None, "determined") == []
+    assert rules("k8s3", "198.51.100.1", "determined", determined_db_host="db.elsewhere.example") == []
+    assert rules("k8s3", "198.51.100.1", "determined", determined_enabled=False) == []
+    assert rules("k8s3", "198.51.100.1", "determined", determined_db_mode="chart") == []
+    # ... and the server named by address is still the server.
+    assert rules("k8s3", "198.51.100.1", "determined", determined_db_host="192.0.2.20") != []
+
+
+def test_the_registry_must_be_a_host_of_group_registry():
+    members = {"data1": ["192.0.2.20"]}
+    assert _preflight.registry_rules("k8s1", "data1:5000", members) == []
+    assert _preflight.registry_rules("k8s1", "192.0.2.20:5000", members) == []
+    assert _preflight.registry_rules("k8s1", "data1", members) == []
+    assert lines(_preflight.registry_rules("k8s1", "data2:5000", members)) == [
+        "k8s1: mlstack_registry: names data2, which is not a host of group registry (data1) nor the address of one"]
+    assert _preflight.registry_rules("k8s1", "registry.example:5000", {}) == []   # no registry group
+    assert _preflight.registry_rules("k8s1", "", members) == []
+
+
+def test_registry_host_parts():
+    assert _preflight.registry_host("data1:5000") == "data1"
+    assert _preflight.registry_host("[2001:db8::1]:5000") == "2001:db8::1"
+    assert _preflight.registry_host("registry.example") == "registry.example"
