@@ -19,7 +19,7 @@ description:
     over the role's C(defaults/main.yml) are validated against the role's
     C(meta/argument_specs.yml) entry point C(main) with ansible-core's own
     C(ArgumentSpecValidator), as the role's own validation does when it starts. Each error is one
-    line, C(<host>: <variable>: <what is wrong>), without the spec.
+    line (host, variable, what is wrong, separated by colons), without the spec.
   - A value that can only be known once facts are gathered (it templates C(ansible_facts) of this
     or another host) is left to the role's own validation and listed in RV(deferred). Secrets
     (options marked C(no_log), or named like a password, secret, token or key) are never templated
@@ -28,7 +28,7 @@ description:
     to one (C(postgress_databases)), or to a declared name, but that no role declares (no argument
     spec, defaults or vars of any role) are reported with the nearest declared name.
   - Cross-host rules, from the other hosts' variables on the controller. Every database a
-    PostgreSQL client role uses (a role whose defaults have C(<role>_db_host): label_studio on
+    PostgreSQL client role uses (a role whose defaults have C(<role>_db_host) - label_studio on
     C(labeling) hosts, determined and pachyderm for every node of the cluster) is listed in
     C(postgres_databases) of the first C(postgres) host with the role's user as owner, and a client
     host other than that server is covered by the database's C(allowed_cidrs) or
@@ -94,8 +94,8 @@ roles:
   sample: [common, docker_host, postgres, minio]
 errors:
   description:
-    - One line per problem, C(<host>: <variable>: <what is wrong>), sorted; with O(undeclared=fail)
-      the undeclared variables too.
+    - One line per problem (the host, the variable and what is wrong, each followed by a colon and
+      a space), sorted; with O(undeclared=fail) the undeclared variables too.
   returned: always
   type: list
   elements: str
