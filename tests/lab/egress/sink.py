@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: mlstack.platform developers
 # Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
 """The lab's egress sink: the default route and DNS server of an air-gapped lab network.
@@ -531,9 +530,10 @@ def serve(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- report
 
-def report(path: str, max_lines: int, host_counter: str | None, out: t.TextIO = sys.stdout) -> int:
+def report(path: str, max_lines: int, host_counter: str | None, out: t.TextIO | None = None) -> int:
     """Print a short summary; 1 when anything tried to leave, 0 when nothing did, 2 when
     the state (or the host counter) cannot be read."""
+    out = out or sys.stdout
     try:
         with open(path) as handle:
             state = json.load(handle)
