@@ -16,6 +16,12 @@ import yaml
 from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 
+try:
+    from ansible.template import trust_as_template
+except ImportError:  # ansible-core < 2.19 templates every string
+    def trust_as_template(value):
+        return value
+
 from ansible_collections.mlstack.platform.plugins.module_utils import _artifacts, _preflight
 
 _ROLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -28,16 +34,23 @@ class _Roles:
     """The collection's roles as files: argument specs, defaults, vars (read once per run
     of the action)."""
 
-    def __init__(self, loader, roles_dir: str = _ROLES_DIR):
-        self._loader = loader
+    def __init__(self, roles_dir: str = _ROLES_DIR):
         self.dir = roles_dir
         self.names = sorted(name for name in os.listdir(roles_dir)
                             if os.path.isfile(os.path.join(roles_dir, name, "meta", "argument_specs.yml")))
         self._specs: Dict[str, dict] = {}
         self._defaults: Dict[str, dict] = {}
+        self._plain: Dict[str, dict] = {}
 
     def _plain_yaml(self, *parts: str) -> dict:
         path = os.path.join(self.dir, *parts)
+        if path in self._plain:
+            return self._plain[path]
+        self._plain[path] = self._read_plain(path)
+        return self._plain[path]
+
+    @staticmethod
+    def _read_plain(path: str) -> dict:
         if not os.path.isfile(path):
             return {}
         try:
@@ -58,17 +71,19 @@ class _Roles:
         return ((self.specs(role).get("main") or {}).get("options")) or {}
 
     def _trusted_yaml(self, role: str, kind: str) -> dict:
-        """defaults/ or vars/main.yml through Ansible's loader, so that its templates are
-        trusted as they are when the role runs."""
+        """defaults/ or vars/main.yml with its strings trusted as templates, as Ansible's
+        loader marks them when the role runs (parsed once, with the plain reading)."""
         key = "%s/%s" % (role, kind)
         if key not in self._defaults:
-            path = os.path.join(self.dir, role, kind, "main.yml")
-            data = self._loader.load_from_file(path, trusted_as_template=True) if os.path.isfile(path) else {}
-            self._defaults[key] = dict(data or {})
+            self._defaults[key] = _trusted(self._plain_yaml(role, kind, "main.yml"))
         return self._defaults[key]
 
     def defaults(self, role: str) -> dict:
         return self._trusted_yaml(role, "defaults")
+
+    def plain_defaults(self, role: str) -> dict:
+        """defaults/main.yml as plain data (its names; templates left as text)."""
+        return self._plain_yaml(role, "defaults", "main.yml")
 
     def role_vars(self, role: str) -> dict:
         return self._trusted_yaml(role, "vars")
@@ -93,6 +108,16 @@ class _Roles:
             names.update(self._plain_yaml(role, "defaults", "main.yml"))
             names.update(self._plain_yaml(role, "vars", "main.yml"))
         return names
+
+
+def _trusted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _trusted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_trusted(v) for v in value]
+    if isinstance(value, str) and "{" in value:
+        return trust_as_template(value)
+    return value
 
 
 def _plain(value: Any) -> Any:
@@ -194,7 +219,7 @@ class ActionModule(ActionBase):
         if not isinstance(only, list) or not all(isinstance(r, str) for r in only):
             result.update(failed=True, msg="site_preflight: roles must be a list of role names, got %r" % (only,))
             return result
-        roles = _Roles(self._loader)
+        roles = _Roles()
         unknown_roles = sorted(set(only) - set(roles.names))
         if unknown_roles:
             result.update(failed=True, msg="site_preflight: roles names no role of the collection: %s"
@@ -289,7 +314,7 @@ class ActionModule(ActionBase):
             "postgres_databases": server.known("postgres_databases", []),
             "postgres_hba_allowed_cidrs": server.known("postgres_hba_allowed_cidrs", []),
         }
-        consumers = _preflight.postgres_consumers({r: roles.defaults(r) for r in roles.names})
+        consumers = _preflight.postgres_consumers({r: roles.plain_defaults(r) for r in roles.names})
         cluster = self._cluster_hosts(groups)
         control_planes = list(groups.get("k8s_control_plane") or [])
         lines: List[_preflight.Line] = []

@@ -249,10 +249,9 @@ def undeclared(host: str, names: Iterable[str], declared: Iterable[str],
     for name in sorted(set(names)):
         if name in declared or any(name.startswith(p) for p in ignore):
             continue
-        close = difflib.get_close_matches(name, ordered, n=1, cutoff=SUGGEST_CUTOFF)
-        near_name = bool(difflib.get_close_matches(name, ordered, n=1, cutoff=NAME_CUTOFF))
-        if not (_near_prefix(name, known) or near_name):
+        if not (_near_prefix(name, known) or difflib.get_close_matches(name, ordered, n=1, cutoff=NAME_CUTOFF)):
             continue
+        close = difflib.get_close_matches(name, ordered, n=1, cutoff=SUGGEST_CUTOFF)
         hint = "; did you mean %s?" % close[0] if close else ""
         lines.append((host, name, "not declared by any role%s" % hint))
     return lines
