@@ -242,9 +242,9 @@ SERVER = {
 }
 
 
-def rules(source, address, role, server_values=SERVER, runner="k8s1", **values):
+def rules(source, address, role, server_values=None, runner="k8s1", **values):
     return lines(_preflight.postgres_rules(source, address, role, CONSUMERS[role], consumer_values(role, **values),
-                                           runner, "data1", ["192.0.2.20"], server_values))
+                                           runner, "data1", ["192.0.2.20"], server_values or SERVER))
 
 
 def test_a_consumer_inside_the_allowlist_passes():
