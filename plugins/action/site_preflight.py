@@ -9,6 +9,7 @@ module_utils/_preflight.py."""
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 import yaml
@@ -100,13 +101,25 @@ class _Roles:
         return defaults, role_vars
 
     def declared(self) -> Set[str]:
-        """Every name a role declares: any entry point's options, defaults, vars."""
+        """Every name a role declares (any entry point's options, defaults, vars), and the
+        site variables the collection's playbooks read (e.g. verify.yml's mlstack_health_report)."""
         names: Set[str] = set()
         for role in self.names:
             for entry in self.specs(role).values():
                 names.update(((entry or {}).get("options")) or {})
             names.update(self._plain_yaml(role, "defaults", "main.yml"))
             names.update(self._plain_yaml(role, "vars", "main.yml"))
+        return names | self._playbook_names()
+
+    def _playbook_names(self) -> Set[str]:
+        playbooks = os.path.join(os.path.dirname(self.dir), "playbooks")
+        pattern = re.compile(r"\b(?:%s)[a-z0-9_]+" % "|".join(
+            re.escape(p) for p in _preflight.prefixes(self.names)))
+        names: Set[str] = set()
+        for entry in sorted(os.listdir(playbooks)) if os.path.isdir(playbooks) else []:
+            if entry.endswith((".yml", ".yaml")):
+                with open(os.path.join(playbooks, entry), encoding="utf-8") as handle:
+                    names.update(pattern.findall(handle.read()))
         return names
 
 

@@ -141,6 +141,14 @@ def test_undeclared_variables_only_warn_when_asked(tmp_path):
         "mlstack-lab-host1: postgress_databases: not declared by any role; did you mean postgres_databases?"]
 
 
+def test_site_variables_that_playbooks_read_are_declared(tmp_path):
+    # verify.yml's report path is a site variable (docs/operations.md), not a typo.
+    copy = broken_copy(tmp_path, "lab", lambda text: text + "mlstack_health_report: /srv/site/health.json\n")
+    rc, report, stderr = playbook(copy, *PREFLIGHT_ONLY)
+    assert rc == 0, json.dumps(report)[-3000:]
+    assert task_results(report, CHECK_TASK)["mlstack-lab-host1"]["undeclared"] == []
+
+
 def test_cross_host_rules_name_every_host_of_a_multi_node_site(tmp_path):
     copy = broken_copy(tmp_path, "multi_node", lambda text: text
                        .replace("postgres_hba_allowed_cidrs: [192.0.2.0/24]", "postgres_hba_allowed_cidrs: [192.0.2.8/30]")
