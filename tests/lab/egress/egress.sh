@@ -124,8 +124,9 @@ cmd_up() {
   bridge=$(bridge_of "$network")
   mkdir -p "$state_dir"
   state_dir=$(cd "$state_dir" && pwd)
+  # An earlier sink of this name (on this network or another) goes first, with its rules.
+  if "$DOCKER" inspect "$SINK" >/dev/null 2>&1; then ( cmd_down ) || true; fi
   rm -f "$state_dir/state.json" "$state_dir/host-counter.json"
-  "$DOCKER" rm -f "$SINK" >/dev/null 2>&1 || true
   counters_add "$bridge"
   log "starting $SINK at $sink_ip on $network ($subnet, bridge $bridge), state in $state_dir"
   "$DOCKER" run -d --name "$SINK" --hostname "$SINK" --network "$network" --ip "$sink_ip" \

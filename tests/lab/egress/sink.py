@@ -578,7 +578,7 @@ def report(path: str, max_lines: int, host_counter: str | None, out: t.TextIO | 
 
 
 def main(argv: t.Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sink.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="sink.py", description=__doc__.split("\n\n", maxsplit=1)[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("serve", help="count, refuse and record (in the sink container)")
     run.add_argument("--interface", default="eth0")

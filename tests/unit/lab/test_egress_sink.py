@@ -197,7 +197,7 @@ def test_rate_limit_allows_a_burst_then_refills(monkeypatch):
     clock = [100.0]
     monkeypatch.setattr(sink.time, "monotonic", lambda: clock[0])
     limit = sink.RateLimit(rate=10, burst=3)
-    assert [limit.allow() for _ in range(4)] == [True, True, True, False]
+    assert [limit.allow() for call in range(4)] == [True, True, True, False]
     clock[0] += 0.15  # 1.5 tokens: one call, not two
     assert (limit.allow(), limit.allow()) == (True, False)
 
@@ -271,7 +271,7 @@ def test_type_names():
 
 def test_tally_counts_per_flow_and_snapshots_only_changes():
     tally = sink.Tally(LAB, str(SINK_IP), "eth0")
-    for _ in range(3):
+    for repeat in range(3):
         tally.packet(packet("1.1.1.1"))
     tally.packet(packet("8.8.8.8", proto=17, dport=53))
     state = tally.snapshot()
