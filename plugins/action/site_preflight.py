@@ -170,9 +170,8 @@ class _Host:
         if isinstance(value, (list, tuple)):
             return [self._render(v, secret) for v in value]
         if secret:
-            # Plain secrets are validated (and redacted); templated ones only when the role runs.
-            if isinstance(value, str) and self._templar.is_possibly_template(value):
-                raise _Deferred()
+            # Never templated: a secret inside a structure stays as written (a template's
+            # text is a str, as the secret will be), and is redacted from every line.
             return value
         return self._templar.template(value)
 
@@ -182,9 +181,16 @@ class _Host:
         if name not in self.vars:
             return default
         if name not in self._cache:
+            value = self.vars[name]
+            secret = secret or _preflight.is_secret_name(name)
+            if secret and isinstance(value, str) and self._templar.is_possibly_template(value):
+                # A templated secret (a vault variable, a password lookup that would write a
+                # file) is left to the role's own validation.
+                self._cache[name] = _UNKNOWN
+                return _UNKNOWN
             try:
-                self._cache[name] = _plain(self._render(self.vars[name], secret or _preflight.is_secret_name(name)))
-            except (_Deferred, AnsibleError):
+                self._cache[name] = _plain(self._render(value, secret))
+            except AnsibleError:
                 self._cache[name] = _UNKNOWN
         return self._cache[name]
 
@@ -206,10 +212,6 @@ class _Host:
             if _preflight.is_ip(value):
                 return value
         return None
-
-
-class _Deferred(Exception):
-    """A secret given as a template: it is resolved only when the role runs."""
 
 
 class ActionModule(ActionBase):
@@ -324,9 +326,11 @@ class ActionModule(ActionBase):
         cache: Dict[str, _Host] = {}
         server = self._other(roles, task_vars, servers[0], ["postgres"], cache) or host
         server_values = {
-            "postgres_databases": server.known("postgres_databases", []),
-            "postgres_hba_allowed_cidrs": server.known("postgres_hba_allowed_cidrs", []),
+            "postgres_databases": server.get("postgres_databases", []),
+            "postgres_hba_allowed_cidrs": server.get("postgres_hba_allowed_cidrs", []),
         }
+        if any(value is _UNKNOWN for value in server_values.values()):
+            return []  # known only with facts: the postgres role checks its own list
         consumers = _preflight.postgres_consumers({r: roles.plain_defaults(r) for r in roles.names})
         cluster = self._cluster_hosts(groups)
         control_planes = list(groups.get("k8s_control_plane") or [])

@@ -111,8 +111,11 @@ def test_three_bad_inputs_in_the_lab_fail_in_one_run_with_exactly_their_lines(tm
         "mlstack-lab-host1: minio_engine: must be one of minio, seaweedfs, got ceph",
         "mlstack-lab-host1: postgress_databases: not declared by any role; did you mean postgres_databases?",
     ]
-    # The run stopped in the preflight: no other play reached a host.
+    # The run stopped in the preflight: no other play reached a host, and the controller's
+    # side is untouched too (the registry's password lookups, which would generate files in
+    # the credentials directory, were not templated).
     assert plays_that_ran(report) == ["Preflight (every host's inputs, before anything changes)"]
+    assert not (copy / "credentials").exists()
     # No spec dump: no failed result carries the validator's argument_spec_data.
     failed = [r for play in report["plays"] for t in play["tasks"] for r in t["hosts"].values() if r.get("failed")]
     assert failed and not any("argument_spec_data" in r or "argument_errors" in r for r in failed)
@@ -139,6 +142,21 @@ def test_undeclared_variables_only_warn_when_asked(tmp_path):
     assert result["errors"] == []
     assert result["warnings"] == [
         "mlstack-lab-host1: postgress_databases: not declared by any role; did you mean postgres_databases?"]
+
+
+def test_a_secret_from_a_vault_variable_is_neither_templated_nor_shown(tmp_path):
+    copy = broken_copy(tmp_path, "lab", lambda text: text
+                       .replace("  - name: labelstudio\n", "  - name: labelstudio\n    password: \"{{ vault_labelstudio_db }}\"\n")
+                       + "label_studio_db_password: \"{{ vault_labelstudio_db }}\"\nvault_labelstudio_db: Sw0rdfish-1\n"
+                       + "minio_engine_x: 1\n")
+    rc, report, stderr = playbook(copy, *PREFLIGHT_ONLY)
+    assert rc != 0
+    assert failure_lines(report) == [
+        "mlstack-lab-host1: minio_engine_x: not declared by any role; did you mean minio_engine?"]
+    result = task_results(report, CHECK_TASK)["mlstack-lab-host1"]
+    assert "label_studio_db_password" in result["deferred"]
+    assert "Sw0rdfish-1" not in json.dumps(report)
+    assert not (copy / "credentials").exists()
 
 
 def test_site_variables_that_playbooks_read_are_declared(tmp_path):
