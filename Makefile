@@ -28,7 +28,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help venv collection-link lab lab-down lint yamllint ansible-lint sanity unit \
-        integration bundle-test e2e molecule test test-quick demo demo-multi demo-airgap demo-down build build-check bench-image-import bench-site bench-bundle clean $(addprefix molecule-,$(SCENARIOS))
+        integration bundle-test e2e molecule test test-quick demo demo-multi demo-airgap demo-down build build-check bench-image-import bench-site bench-e2e bench-bundle clean $(addprefix molecule-,$(SCENARIOS))
 
 help:
 	@echo "make demo | demo-multi | demo-airgap | test | test-quick | e2e | lab | lab-down | build | molecule-<scenario>"
@@ -98,6 +98,10 @@ bench-image-import: venv lab collection-link
 # Figures: site.yml first vs second run, and 1 vs 8 hosts (removes the lab hosts after).
 bench-site: venv lab collection-link
 	$(BIN)/python benchmarks/site_converge.py --hosts $(BENCH_HOSTS)
+
+# Figures: the end-to-end tiers side by side (lab_multi over SSH and air-gapped; removes the hosts after).
+bench-e2e: venv lab collection-link
+	$(BIN)/python benchmarks/site_converge.py --e2e
 
 # Figures: bundle size vs unique contents and vs one docker save per image, re-run, delta, verify.
 bench-bundle: venv lab collection-link

@@ -8,6 +8,11 @@ Prints, measured in one run:
 - the first converge of N fresh lab hosts at once against that of one host
   (DESIGN.md: eight hosts in at most 1.5x the time of one).
 
+With --e2e instead: the end-to-end tiers (tests/e2e/run.py all: lab_multi over SSH, then the
+air-gapped run), side by side: bundle check, first and second converge, their ratio, the
+egress counters and the size of the bundle carried (--e2e --cached prints the figures of the
+last run from .cache/e2e/ without running anything).
+
 Needs the lab (`make lab`) and the venv; run it with `make bench-site`. It starts and
 removes its own lab hosts (`tests/lab/lab.sh hosts-up/hosts-down`), so do not run it
 while `make demo` hosts are in use.
@@ -79,10 +84,49 @@ def fresh_hosts(count: int) -> None:
     lab("hosts-up", str(count))
 
 
+def e2e_figures(cached: bool) -> int:
+    """Run (or read) the end-to-end tiers and print their figures side by side."""
+    cache = ROOT / ".cache" / "e2e"
+    if not cached:
+        subprocess.run([sys.executable, str(ROOT / "tests" / "e2e" / "run.py"), "all", "--down"], check=True)
+    tiers = {name: json.loads((cache / f"{name}.json").read_text()) for name in ("multi", "airgap")
+             if (cache / f"{name}.json").exists()}
+    if not tiers:
+        raise SystemExit("no figures in .cache/e2e/: run without --cached first")
+
+    def cell(tier: str, key: str, unit: str = " s") -> str:
+        value = tiers.get(tier, {}).get(key)
+        return "-" if value is None else f"{value}{unit}"
+
+    rows = [("date", "date", ""), ("bundle.yml (connected side)", "bundle_s", " s"),
+            ("controller install from the bundle", "controller_install_s", " s"),
+            ("bundle_verify", "bundle_verify_s", " s"), ("first converge", "first_s", " s"),
+            ("second converge (changed=0)", "second_s", " s"), ("second / first", "ratio", ""),
+            ("health checks passed", "checks", ""), ("whole tier", "total_s", " s")]
+    print(f"{'end to end (3 hosts over SSH)':40} {'lab_multi':>14} {'air-gapped':>14}")
+    for label, key, unit in rows:
+        if key == "checks":
+            values = [str(tiers[t]["health"]["checks"]) if t in tiers else "-" for t in ("multi", "airgap")]
+        else:
+            values = [cell(t, key, unit) for t in ("multi", "airgap")]
+        print(f"  {label:38} {values[0]:>14} {values[1]:>14}")
+    airgap = tiers.get("airgap")
+    if airgap:
+        egress = airgap["egress"]
+        print(f"  {'bundle carried':38} {'':>14} {airgap['bundle_bytes'] / 2**20:>12.1f} MiB")
+        print(f"  {'egress: packets / DNS queries (goal 0)':38} {'':>14} "
+              f"{egress['packets']:>6} / {egress['dns_queries']:<5}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hosts", type=int, default=8, help="hosts for the scaling figure (default 8)")
+    parser.add_argument("--e2e", action="store_true", help="the end-to-end tiers' figures instead")
+    parser.add_argument("--cached", action="store_true", help="with --e2e: print the last run's figures")
     args = parser.parse_args()
+    if args.e2e:
+        return e2e_figures(args.cached)
 
     with tempfile.TemporaryDirectory(prefix="mlstack-bench-site.") as work:
         one = write_inventory(Path(work) / "one", 1)

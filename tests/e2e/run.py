@@ -55,20 +55,29 @@ def log(message: str) -> None:
 
 
 def run(command: list[str], *, log_file: Path | None = None, check: bool = True,
-        env: dict[str, str] | None = None, stdin: str | None = None) -> tuple[float, str]:
-    """Run a command, its output to log_file (and the tail to stderr on failure); return
-    (seconds, output)."""
+        env: dict[str, str] | None = None) -> tuple[float, str]:
+    """Run a command with its output going to log_file as it comes (so a long step can be
+    followed with tail -f), and its tail to stderr on failure; return (seconds, output)."""
     started = time.monotonic()
-    proc = subprocess.run(command, cwd=ROOT, env=env, input=stdin, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+    with tempfile.TemporaryFile(mode="w+") as spool:
+        sink = open(log_file, "w") if log_file is not None else spool
+        try:
+            proc = subprocess.run(command, cwd=ROOT, env=env, text=True, stdin=subprocess.DEVNULL,
+                                  stdout=sink, stderr=subprocess.STDOUT, check=False)
+        finally:
+            if log_file is not None:
+                sink.close()
+        if log_file is not None:
+            output = log_file.read_text()
+        else:
+            spool.seek(0)
+            output = spool.read()
     elapsed = time.monotonic() - started
-    if log_file is not None:
-        log_file.write_text(proc.stdout)
     if check and proc.returncode != 0:
-        sys.stderr.write(proc.stdout[-6000:])
+        sys.stderr.write(output[-6000:])
         where = f" (log {log_file})" if log_file else ""
         raise SystemExit(f"[e2e] FAILED: {shlex.join(command)[:300]} exited {proc.returncode}{where}")
-    return elapsed, proc.stdout
+    return elapsed, output
 
 
 def recap(output: str) -> dict[str, dict[str, int]]:

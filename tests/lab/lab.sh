@@ -301,6 +301,9 @@ start_mirror() {
   version=$(manifest_image_field seaweedfs version)
   [ -n "$version" ] || die "no images.seaweedfs.version in the manifest"
   "$LAB_DIR/images/seaweedfs/build.sh" "$version"
+  # The GitLab and gitlab-runner stand-ins (tests/lab/README.md) for inventories/lab_multi.
+  "$LAB_DIR/images/gitlab-standin/build.sh" standin
+  "$LAB_DIR/images/gitlab-runner-standin/build.sh" standin
   if [ -z "$("$DOCKER" ps -q --filter "name=^${MIRROR_NAME}\$")" ]; then
     "$DOCKER" rm -f "$MIRROR_NAME" >/dev/null 2>&1 || true
     log "starting the lab's registry mirror on 127.0.0.1:$MIRROR_PORT"
@@ -316,7 +319,8 @@ start_mirror() {
     curl -fsS "http://127.0.0.1:$MIRROR_PORT/v2/" >/dev/null 2>&1 && break
     sleep 1
   done
-  for image in $("$LAB_DIR/images/build.sh" --list) "mlstack-lab/seaweedfs:$version"; do
+  for image in $("$LAB_DIR/images/build.sh" --list) "mlstack-lab/seaweedfs:$version" \
+      mlstack-lab/gitlab-standin:standin mlstack-lab/gitlab-runner-standin:standin "$BASE_IMAGE"; do
     skopeo inspect --tls-verify=false --raw "docker://127.0.0.1:$MIRROR_PORT/$image" >/dev/null 2>&1 && continue
     log "seeding the mirror with $image"
     skopeo copy --quiet --dest-tls-verify=false "docker-daemon:$image" "docker://127.0.0.1:$MIRROR_PORT/$image"

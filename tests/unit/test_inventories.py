@@ -16,8 +16,10 @@ import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "meta/argument_specs.yml").is_file())
-# Variables Ansible itself, connection plugins or the lab's own playbooks read.
-NOT_ROLE_VARS = ("ansible_",)
+# Variables Ansible itself, connection plugins or the lab's own playbooks read; lab_* are
+# the lab inventories' own (lab_network_prefix in inventories/lab_multi: the lab network
+# lab.sh made), read by the inventory's templates only.
+NOT_ROLE_VARS = ("ansible_", "lab_")
 
 
 def declared_options(role: str) -> set[str]:
