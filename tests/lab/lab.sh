@@ -255,13 +255,14 @@ multi_down() {
 
 hosts_down() {
   local ids
-  ids=$("$DOCKER" ps -aq --filter label=mlstack-lab=host)
+  # The demo's hosts only (mlstack-lab-host<N>), not lab_multi's (multi-down).
+  ids=$("$DOCKER" ps -aq --filter label=mlstack-lab=host --filter "name=^$LAB_HOST_PREFIX[0-9]+\$")
   if [ -n "$ids" ]; then
     # shellcheck disable=SC2086
     "$DOCKER" rm -f $ids >/dev/null
   fi
   local vols
-  vols=$("$DOCKER" volume ls -q | grep "^$LAB_HOST_PREFIX" || true)
+  vols=$("$DOCKER" volume ls -q | grep -E "^$LAB_HOST_PREFIX[0-9]+-docker\$" || true)
   # shellcheck disable=SC2086
   [ -z "$vols" ] || "$DOCKER" volume rm $vols >/dev/null
 }
@@ -356,7 +357,7 @@ main() {
     multi-down) multi_down ;;
     bundle) make_bundle "$@" ;;
     mirror) start_engine; start_mirror ;;
-    down) engine_answers && { hosts_down; stop_mirror; }; stop_engine ;;
+    down) engine_answers && { hosts_down; multi_down; stop_mirror; }; stop_engine ;;
     *) die "unknown command '$cmd' (engine|images|up|hosts-up N|hosts-down|multi-up [online|airgap]|multi-down|mirror|bundle [DIR]|down)" ;;
   esac
 }
