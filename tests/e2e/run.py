@@ -274,7 +274,7 @@ def main() -> int:
         figures = (tier_multi if tier == "multi" else tier_airgap)(args)
         figures["total_s"] = round(time.monotonic() - started, 1)
         for key, value in list(figures.items()):
-            if isinstance(value, float):
+            if isinstance(value, float) and key != "ratio":
                 figures[key] = round(value, 1)
         (CACHE / f"{tier}.json").write_text(json.dumps(figures, indent=2) + "\n")
         log(f"{tier}: PASS " + json.dumps({k: v for k, v in figures.items() if k not in ("hosts",)}))
