@@ -256,13 +256,13 @@ multi_down() {
 hosts_down() {
   local ids
   # The demo's hosts only (mlstack-lab-host<N>), not lab_multi's (multi-down).
-  ids=$("$DOCKER" ps -aq --filter label=mlstack-lab=host --filter "name=^$LAB_HOST_PREFIX[0-9]+\$")
+  ids=$("$DOCKER" ps -aq --filter label=mlstack-lab=host --filter "name=^${LAB_HOST_PREFIX}[0-9]+\$")
   if [ -n "$ids" ]; then
     # shellcheck disable=SC2086
     "$DOCKER" rm -f $ids >/dev/null
   fi
   local vols
-  vols=$("$DOCKER" volume ls -q | grep -E "^$LAB_HOST_PREFIX[0-9]+-docker\$" || true)
+  vols=$("$DOCKER" volume ls -q | grep -E "^${LAB_HOST_PREFIX}[0-9]+-docker\$" || true)
   # shellcheck disable=SC2086
   [ -z "$vols" ] || "$DOCKER" volume rm $vols >/dev/null
 }
