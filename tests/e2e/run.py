@@ -5,7 +5,7 @@
   run.py multi    site.yml over SSH on the three hosts of inventories/lab_multi from this
                   machine (the connected controller), then verify.yml, then site.yml again
                   (changed=0 on every host)                                 make demo-multi
-  run.py airgap   the same site on a docker network with no route out, driven from an
+  run.py airgap   the same site on an --internal docker network (nothing gets out), driven from an
                   offline controller container that starts as a plain Debian with nothing
                   but the bundle and the public key copied in; only the documented offline
                   steps run there (docs/airgap.md); the lab's egress sink counts every packet

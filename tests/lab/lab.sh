@@ -171,7 +171,7 @@ hosts_up() {
 # pinned in a known_hosts file the inventory names (read from each host through the engine,
 # the lab's out-of-band channel, as a cloud's console or cloud-init would give them).
 #   online: on the lab network (10.213.0.0/24, reaches Debian's mirror through the machine)
-#   airgap: on mlstack-lab-airgap, created --internal (no route out, 10.213.1.0/24), every
+#   airgap: on mlstack-lab-airgap, created --internal (Docker drops what leaves; 10.213.1.0/24), every
 #           container's default route and DNS pointed at the egress sink (tests/lab/egress/)
 MULTI_INVENTORY=$(cd "$LAB_DIR/../.." && pwd)/inventories/lab_multi
 MULTI_SSH_DIR=$MULTI_INVENTORY/credentials/ssh
