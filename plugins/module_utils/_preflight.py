@@ -133,9 +133,19 @@ def _path(name: str, ctx: Optional[str], opt: str) -> str:
     return ".".join(parts)
 
 
+_BOOLEANS = re.compile(r"^The value '(?P<value>.*)' is not a valid boolean\.\s+Valid booleans include: .*$", re.S)
+# What ansible-core accepts (module_utils/parsing/convert_bool.py, BOOLEANS), in a fixed order:
+# its message lists a frozenset, whose order changes from one run to the next.
+VALID_BOOLEANS = "yes/no, true/false, on/off, y/n, t/f, 1/0"
+
+
 def _why(text: str) -> str:
     # The validator quotes the value twice: "'abc'" cannot be converted to an int.
-    return re.sub(r'^"(.*?)"( |$)', r"\1\2", text.strip())
+    text = re.sub(r'^"(.*?)"( |$)', r"\1\2", text.strip())
+    match = _BOOLEANS.match(text)
+    if match:
+        return "'%s' is not a boolean; use one of %s" % (match["value"], VALID_BOOLEANS)
+    return text
 
 
 def _sub(path: str, message: str) -> str:

@@ -6,7 +6,10 @@ roles' real argument specs and defaults."""
 from __future__ import annotations
 
 import functools
+import os
 import pathlib
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -81,6 +84,22 @@ def test_each_kind_of_error_is_one_readable_line(values, expected):
         assert got == []
     else:
         assert len(got) == 1 and got[0].startswith(expected), got
+
+
+def test_a_bad_boolean_reads_the_same_in_every_run():
+    # ansible-core lists its valid booleans from a frozenset: their order changes with the
+    # process's hash seed, so the preflight prints its own, fixed list.
+    got = lines(_preflight.validate_role("h", options("postgres"), {"postgres_hba_loopback": "maybe"}))
+    assert got == ["h: postgres_hba_loopback: must be of type bool, got str "
+                   "('maybe' is not a boolean; use one of yes/no, true/false, on/off, y/n, t/f, 1/0)"]
+    seeds = set()
+    for seed in ("1", "2", "3"):
+        code = ("from ansible_collections.mlstack.platform.plugins.module_utils import _preflight as p;"
+                "print(p.validate_role('h', {'x': {'type': 'bool'}}, {'x': 'maybe'}))")
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        seeds.add(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                 check=True).stdout)
+    assert len(seeds) == 1
 
 
 def test_a_misspelt_key_of_an_item_gives_both_of_its_lines():
