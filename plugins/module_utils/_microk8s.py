@@ -6,7 +6,17 @@
   section and every addon with its status (``parse_status``);
 * ``microk8s add-node`` in its ``json`` and ``pretty``/``short`` formats: the
   connection strings ``host:port/token/check`` (``parse_add_node``);
-* ``microk8s kubectl get nodes -o json``: a Kubernetes ``NodeList`` (``parse_nodes``).
+* ``microk8s kubectl get nodes -o json``: a Kubernetes ``NodeList`` (``parse_nodes``);
+* ``microk8s kubectl get pods -o json``: whether an addon's pods run (``parse_pods``).
+
+Facts read from MicroK8s v1.36 (canonical/microk8s tag v1.36) and the addons it bundles
+(canonical/microk8s-core-addons and -community-addons, main as of the 1.36 release):
+``add-node`` prints one URL per address of ``hostname -I``, IPv6 ones without brackets
+(scripts/wrappers/add_token.py, actions/common/utils.sh ``get_ips``); ``microk8s join``
+splits ``host:port`` at every colon and needs an IP address
+(scripts/wrappers/common/cluster/utils.py ``get_valid_connection_parts``), so it refuses
+IPv6 connection strings; ``microk8s enable nvidia`` runs helm without checking its exit
+code (core addons addons/nvidia/enable); ingress and knative fetch from the internet.
 
 The hosts need no PyYAML: MicroK8s prints its status YAML line by line with a fixed
 shape (mappings, lists of mappings, plain scalars), which ``load_simple_yaml`` reads.
@@ -14,6 +24,7 @@ shape (mappings, lists of mappings, plain scalars), which ``load_simple_yaml`` r
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import typing as t
@@ -29,7 +40,10 @@ WORKER = "worker"
 CONTROL_PLANE_LABEL = "node.kubernetes.io/microk8s-controlplane"
 WORKER_LABEL = "node.kubernetes.io/microk8s-worker"
 
-_JOIN_URL = re.compile(r"^(?P<address>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(?P<port>[0-9]{1,5})/(?P<token>[A-Za-z0-9]+)/(?P<check>[A-Za-z0-9]+)$")
+# host:port/token/check, the host an IPv4 address, a name, an IPv6 address as add-node
+# prints it (no brackets: the port is after the last colon) or in brackets.
+_JOIN_URL = re.compile(r"^(?P<address>\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:.]+|[A-Za-z0-9.-]+):(?P<port>[0-9]{1,5})"
+                       r"/(?P<token>[A-Za-z0-9]+)/(?P<check>[A-Za-z0-9]+)$")
 _JOIN_LINE = re.compile(r"microk8s join (\S+)")
 
 
@@ -220,11 +234,57 @@ def enable_argv(name: str, addon: t.Dict[str, t.Any]) -> t.List[str]:
 
 # --- microk8s add-node ---------------------------------------------------------------
 
+# Addons that fetch from the internet when enabled, with where (read at the versions
+# MicroK8s 1.36 bundles). Offline they cannot be enabled through the addon.
+ONLINE_ADDONS = {
+    "ingress": "Traefik's chart from https://traefik.github.io/charts (-r can name another repository) and the "
+               "Gateway API CRDs from https://github.com/kubernetes-sigs/gateway-api (no option; "
+               "microk8s-core-addons addons/ingress/enable)",
+    "knative": "the Knative operator manifest from https://github.com/knative/operator "
+               "(microk8s-community-addons addons/knative/enable)",
+    "nvidia": "NVIDIA's Helm repository https://helm.ngc.nvidia.com/nvidia (microk8s-core-addons addons/nvidia/enable)",
+    "gpu": "NVIDIA's Helm repository https://helm.ngc.nvidia.com/nvidia (alias of nvidia)",
+}
+# What proves an addon was deployed when `microk8s enable` cannot be trusted: the nvidia
+# addon ignores helm's exit code (microk8s issues #3686, #4558). The GPU operator chart
+# labels its operator pod app=gpu-operator (NVIDIA/gpu-operator v26.3.3
+# deployments/gpu-operator/templates/operator.yaml); the addon installs it into
+# gpu-operator-resources.
+_GPU_OPERATOR_PODS = {"namespace": "gpu-operator-resources", "selector": "app=gpu-operator"}
+ADDON_READINESS = {"nvidia": _GPU_OPERATOR_PODS, "gpu": _GPU_OPERATOR_PODS}
+
+
+def offline_blockers(wanted: t.List[t.Dict[str, t.Any]]) -> t.List[t.Dict[str, str]]:
+    """The addons of ``wanted`` to be enabled that fetch from the internet, with why."""
+    blockers = []
+    for addon in wanted:
+        name = addon["name"].split("/", 1)[-1]
+        if (addon.get("state") or ENABLED) == ENABLED and name in ONLINE_ADDONS:
+            blockers.append({"name": name, "reason": ONLINE_ADDONS[name]})
+    return blockers
+
+
 def parse_join_url(url: str) -> t.Dict[str, str]:
+    """``host:port/token/check`` as its parts; an IPv6 host is returned without brackets."""
     match = _JOIN_URL.match(url.strip())
     if not match:
         raise Microk8sError("not a MicroK8s connection string (host:port/token/check): %r" % url)
-    return match.groupdict()
+    parts = match.groupdict()
+    address = parts["address"]
+    if address.startswith("["):
+        address = address[1:-1]
+    elif ":" in address and not _is_ip(address, 6):
+        raise Microk8sError("not a MicroK8s connection string (host:port/token/check): %r" % url)
+    parts["address"] = address
+    return parts
+
+
+def _is_ip(address: str, version: t.Optional[int] = None) -> bool:
+    try:
+        found = ipaddress.ip_address(address.strip("[]"))
+    except ValueError:
+        return False
+    return version is None or found.version == version
 
 
 def parse_add_node(text: str) -> t.Dict[str, t.Any]:
@@ -253,16 +313,44 @@ def parse_add_node(text: str) -> t.Dict[str, t.Any]:
     return {"token": tokens.pop(), "urls": urls}
 
 
-def select_join_url(info: t.Dict[str, t.Any], address: t.Optional[str]) -> str:
-    """The connection string whose host is ``address`` (the issuing host's address that
-    the joining hosts reach), else the first one printed (MicroK8s' default interface)."""
+def _same_address(one: str, other: str) -> bool:
+    one, other = one.strip("[]"), other.strip("[]")
+    if _is_ip(one) and _is_ip(other):
+        return ipaddress.ip_address(one) == ipaddress.ip_address(other)
+    return one.lower() == other.lower()
+
+
+def _refuse_ipv6(url: str, address: str) -> None:
+    raise Microk8sError(
+        "the join address %s is IPv6: MicroK8s 1.36's `microk8s join` refuses IPv6 connection strings (it splits "
+        "host:port at every ':', scripts/wrappers/common/cluster/utils.py get_valid_connection_parts); set "
+        "microk8s_gpu_join_address to an IPv4 address of the first control-plane host (%s was offered)" % (address, url.split("/", 1)[0]))
+
+
+def select_join_url(info: t.Dict[str, t.Any], address: t.Optional[str] = None,
+                    preferred: t.Optional[t.List[str]] = None) -> str:
+    """The connection string the joining hosts use: the one on ``address`` (which must be
+    listed), else on the first of ``preferred`` that is listed (the host's inventory
+    address, its default IPv4), else the first IPv4 one printed. IPv6 ones are never
+    chosen: ``microk8s join`` of 1.36 refuses them."""
+    urls = [(url, parse_join_url(url)["address"]) for url in info["urls"]]
     if address:
-        for url in info["urls"]:
-            if parse_join_url(url)["address"].strip("[]") == address.strip("[]"):
+        for url, host in urls:
+            if _same_address(host, address):
+                if _is_ip(host, 6):
+                    _refuse_ipv6(url, host)
                 return url
         raise Microk8sError("'microk8s add-node' offers no connection string on %s (it offers %s)"
                             % (address, ", ".join(u.split("/", 1)[0] for u in info["urls"])))
-    return info["urls"][0]
+    for candidate in preferred or []:
+        for url, host in urls:
+            if candidate and _same_address(host, candidate) and not _is_ip(host, 6):
+                return url
+    for url, host in urls:
+        if not _is_ip(host, 6):
+            return url
+    raise Microk8sError("'microk8s add-node' offers no IPv4 connection string (only %s), and MicroK8s 1.36's "
+                        "`microk8s join` refuses IPv6 ones" % ", ".join(u.split("/", 1)[0] for u in info["urls"]))
 
 
 # --- microk8s kubectl get nodes -o json ----------------------------------------------
@@ -309,3 +397,44 @@ def plan_joins(nodes: t.List[t.Dict[str, t.Any]], expected: t.List[t.Dict[str, s
         if name not in present:
             missing.append({"name": name, "role": node.get("role", CONTROL_PLANE)})
     return missing
+
+
+def plan_removals(nodes: t.List[t.Dict[str, t.Any]], expected: t.List[t.Dict[str, str]],
+                  self_name: str) -> t.List[t.Dict[str, t.Any]]:
+    """The members that ``expected`` no longer lists (never ``self_name``), each with its
+    ``microk8s remove-node`` arguments. A control-plane node is registered with dqlite:
+    remove-node refuses it unless the node ran ``microk8s leave`` first or ``--force``
+    is given (scripts/wrappers/remove_node.py); a host gone from the inventory cannot
+    run leave, so control-plane nodes are removed with ``--force``."""
+    keep = set(node["name"].lower() for node in expected) | {self_name.lower()}
+    removals = []
+    for node in nodes:
+        if node["name"].lower() in keep:
+            continue
+        argv = ["remove-node", node["name"]] + (["--force"] if node["role"] == CONTROL_PLANE else [])
+        removals.append({"name": node["name"], "role": node["role"], "argv": argv})
+    return removals
+
+
+# --- microk8s kubectl get pods -o json ----------------------------------------------
+
+def parse_pods(text: str) -> t.List[t.Dict[str, t.Any]]:
+    """A pod list as ``[{name, phase, ready}]``."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise Microk8sError("cannot read the JSON of 'kubectl get pods -o json': %s" % exc)
+    if not isinstance(data, dict) or not isinstance(data.get("items"), list):
+        raise Microk8sError("'kubectl get pods -o json' did not print a list")
+    pods = []
+    for item in data["items"]:
+        status = item.get("status") or {}
+        ready = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"]
+        pods.append({"name": (item.get("metadata") or {}).get("name"), "phase": status.get("phase"),
+                     "ready": bool(ready) and ready[0].get("status") == "True"})
+    return pods
+
+
+def pods_ready(pods: t.List[t.Dict[str, t.Any]]) -> bool:
+    """Whether a pod runs and is ready."""
+    return any(pod["phase"] == "Running" and pod["ready"] for pod in pods)

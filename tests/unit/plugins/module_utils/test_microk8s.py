@@ -11,17 +11,39 @@ import json
 import pytest
 import yaml
 
+from ansible_collections.mlstack.platform.plugins.module_utils import _microk8s
 from ansible_collections.mlstack.platform.plugins.module_utils._microk8s import (
     Microk8sError,
     enable_argv,
     load_simple_yaml,
     parse_add_node,
+    parse_join_url,
     parse_nodes,
     parse_status,
     plan_addons,
     plan_joins,
     select_join_url,
 )
+
+# Added for issue 17; looked up at call time so that the tests above still run (and these
+# fail, not error at import) on a module_utils without them.
+ADDON_READINESS = getattr(_microk8s, "ADDON_READINESS", {})
+
+
+def parse_pods(*args):
+    return _microk8s.parse_pods(*args)
+
+
+def pods_ready(*args):
+    return _microk8s.pods_ready(*args)
+
+
+def offline_blockers(*args):
+    return _microk8s.offline_blockers(*args)
+
+
+def plan_removals(*args):
+    return _microk8s.plan_removals(*args)
 
 STATUS_HA = """microk8s:
   running: True
@@ -281,3 +303,97 @@ def test_plan_joins_errors():
         plan_joins([], [{"name": "a"}, {"name": "A"}])
     with pytest.raises(Microk8sError, match="unknown role"):
         plan_joins([], [{"name": "a", "role": "master"}])
+
+
+# --- issue 17 --------------------------------------------------------------------------
+# add-node at MicroK8s v1.36 (scripts/wrappers/add_token.py) prints one URL per address of
+# `hostname -I` (utils.sh get_ips): IPv6 addresses as they are, without brackets.
+ADD_NODE_IPV6_JSON = json.dumps({"token": "%s/%s" % (TOKEN, CHECK),
+                                 "urls": ["10.0.0.11:25000/%s/%s" % (TOKEN, CHECK),
+                                          "2001:db8::10:25000/%s/%s" % (TOKEN, CHECK),
+                                          "fd00:10::11:25000/%s/%s" % (TOKEN, CHECK)]}, indent=2)
+
+
+def test_parse_join_url_ipv6_without_brackets():
+    parsed = parse_join_url("2001:db8::10:25000/%s/%s" % (TOKEN, CHECK))
+    assert parsed == {"address": "2001:db8::10", "port": "25000", "token": TOKEN, "check": CHECK}
+    assert parse_join_url("[2001:db8::10]:25000/%s/%s" % (TOKEN, CHECK))["address"] == "2001:db8::10"
+    assert parse_join_url("10.0.0.11:25000/%s/%s" % (TOKEN, CHECK))["address"] == "10.0.0.11"
+
+
+def test_parse_add_node_with_ipv6_addresses():
+    info = parse_add_node(ADD_NODE_IPV6_JSON)
+    assert len(info["urls"]) == 3 and info["token"] == "%s/%s" % (TOKEN, CHECK)
+
+
+def test_select_join_url_prefers_the_inventory_address_then_ipv4():
+    info = parse_add_node(ADD_NODE_IPV6_JSON.replace("10.0.0.11:", "172.17.0.1:", 1)
+                          .replace('"urls": [', '"urls": ["10.0.0.11:25000/%s/%s", ' % (TOKEN, CHECK)))
+    assert select_join_url(info, None, ["192.0.2.7", "172.17.0.1"]).startswith("172.17.0.1:25000/")
+    assert select_join_url(info, None, []).startswith("10.0.0.11:25000/")
+    v6_first = parse_add_node(json.dumps({"token": "%s/%s" % (TOKEN, CHECK), "urls": [
+        "2001:db8::10:25000/%s/%s" % (TOKEN, CHECK), "10.0.0.12:25000/%s/%s" % (TOKEN, CHECK)]}))
+    assert select_join_url(v6_first, None, []).startswith("10.0.0.12:25000/")
+
+
+def test_select_join_url_refuses_ipv6_that_join_rejects():
+    # v1.36's `microk8s join` splits host:port at every ':' (common/cluster/utils.py
+    # get_valid_connection_parts): an IPv6 connection string is refused there.
+    info = parse_add_node(ADD_NODE_IPV6_JSON)
+    with pytest.raises(Microk8sError, match="IPv6.*2001:db8::10"):
+        select_join_url(info, "2001:db8::10")
+    only_v6 = parse_add_node(json.dumps({"token": "%s/%s" % (TOKEN, CHECK),
+                                         "urls": ["2001:db8::10:25000/%s/%s" % (TOKEN, CHECK)]}))
+    with pytest.raises(Microk8sError, match="no IPv4"):
+        select_join_url(only_v6, None)
+
+
+def pod(name, phase="Running", ready="True"):
+    return {"metadata": {"name": name, "namespace": "gpu-operator-resources", "labels": {"app": "gpu-operator"}},
+            "status": {"phase": phase, "conditions": [{"type": "Ready", "status": ready}]}}
+
+
+def test_parse_pods_and_readiness():
+    text = json.dumps({"apiVersion": "v1", "kind": "List", "items": [pod("gpu-operator-1", "Pending", "False")]})
+    pods = parse_pods(text)
+    assert pods == [{"name": "gpu-operator-1", "phase": "Pending", "ready": False}]
+    assert not pods_ready(pods)
+    assert pods_ready(parse_pods(json.dumps({"kind": "List", "items": [pod("gpu-operator-1")]})))
+    assert not pods_ready([])
+    with pytest.raises(Microk8sError, match="cannot read the JSON"):
+        parse_pods("No resources found")
+
+
+def test_addon_readiness_of_nvidia():
+    # The chart's operator Deployment (gpu-operator v26.3.3 templates/operator.yaml)
+    # labels its pod app=gpu-operator; the addon installs it into gpu-operator-resources.
+    assert ADDON_READINESS["nvidia"] == {"namespace": "gpu-operator-resources", "selector": "app=gpu-operator"}
+    assert ADDON_READINESS["gpu"] == ADDON_READINESS["nvidia"]
+
+
+def test_offline_blockers_name_addons_that_fetch_from_the_internet():
+    wanted = [{"name": "dns"}, {"name": "core/ingress"}, {"name": "knative"}, {"name": "nvidia", "state": "disabled"},
+              {"name": "metallb", "config": "10.0.0.1-10.0.0.9"}]
+    blockers = offline_blockers(wanted)
+    assert [b["name"] for b in blockers] == ["ingress", "knative"]
+    assert "github.com" in blockers[0]["reason"]
+    assert offline_blockers([{"name": "dns"}, {"name": "hostpath-storage"}, {"name": "host-access"}]) == []
+
+
+def test_plan_addons_dashboard_unknown_on_136():
+    # microk8s-core-addons removed dashboard (1824e87, 2026-05-20) before the 1.36 release.
+    status = parse_status(STATUS_HA.replace("  - name: dashboard", "  - name: cert-manager"))
+    with pytest.raises(Microk8sError, match="'dashboard' is not known"):
+        plan_addons(status, [{"name": "dashboard"}])
+    assert plan_addons(status, [{"name": "dashboard", "state": "disabled"}]) == {"enable": [], "disable": []}
+
+
+def test_plan_removals():
+    members = parse_nodes(node_list(node("gpu1"), node("gpu2"), node("cpu9", worker=True)))
+    assert plan_removals(members, [{"name": "GPU1"}, {"name": "gpu2"}], "gpu1") == [
+        {"name": "cpu9", "role": "worker", "argv": ["remove-node", "cpu9"]}]
+    members = parse_nodes(node_list(node("gpu1"), node("gpu3")))
+    assert plan_removals(members, [{"name": "gpu1"}], "gpu1") == [
+        {"name": "gpu3", "role": "control-plane", "argv": ["remove-node", "gpu3", "--force"]}]
+    # the node the module runs on is never removed
+    assert plan_removals(members, [{"name": "gpu3"}], "gpu1") == []
