@@ -29,6 +29,8 @@ def microk8s(tmp_path, monkeypatch):
     monkeypatch.setenv("MICROK8S_STANDIN_STATE", str(tmp_path / "state"))
     monkeypatch.setenv("MICROK8S_STANDIN_LOG", str(tmp_path / "calls.log"))
     monkeypatch.setenv("MICROK8S_STANDIN_SNAP_DATA", str(tmp_path / "snap"))
+    monkeypatch.setenv("MICROK8S_STANDIN_EXTRA_IPS", str(tmp_path / "extra-ips"))
+    monkeypatch.setenv("MICROK8S_STANDIN_REACHABLE", str(tmp_path / "reachable"))
     wrapper = tmp_path / "microk8s"
     wrapper.write_text("#!/bin/sh\nexec '%s' '%s' \"$@\"\n" % (sys.executable, os.path.abspath(STANDIN)))
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
@@ -41,6 +43,18 @@ def microk8s(tmp_path, monkeypatch):
         def calls(command):
             with open(tmp_path / "calls.log") as log:
                 return [c["argv"] for c in map(json.loads, log) if c["argv"][:1] == [command]]
+
+        @staticmethod
+        def extra_ips(*addresses):
+            (tmp_path / "extra-ips").write_text(" ".join(addresses) + "\n")
+
+        @staticmethod
+        def reachable(*lines):
+            (tmp_path / "reachable").write_text("".join(line + "\n" for line in lines))
+
+        @staticmethod
+        def state():
+            return json.loads((tmp_path / "state" / "state.json").read_text())
 
         @staticmethod
         def add_members(*members):
@@ -60,14 +74,14 @@ def run(capsys, module, args):
 
 
 ADDONS = [{"name": "dns"}, {"name": "metallb", "config": "10.64.140.43-10.64.140.49"},
-          {"name": "gpu", "args": ["--gpu-operator-driver", "host"]}, {"name": "helm", "state": "disabled"}]
+          {"name": "core/registry", "args": ["--size", "20Gi"]}, {"name": "helm", "state": "disabled"}]
 
 
 def test_addons_check_mode_changes_nothing(capsys, microk8s):
     result = run(capsys, microk8s_addons, {"addons": ADDONS, "microk8s_path": microk8s.path,
                                            "_ansible_check_mode": True, "_ansible_diff": True})
     assert result["changed"] is True
-    assert result["enabled"] == ["dns", "metallb", "nvidia"]
+    assert result["enabled"] == ["dns", "metallb", "registry"]
     assert result["disabled"] == ["helm"]
     assert "dns" in result["diff"]["after"]["enabled"] and "dns" not in result["diff"]["before"]["enabled"]
     assert microk8s.calls("enable") == [] and microk8s.calls("disable") == []
@@ -78,7 +92,7 @@ def test_addons_enable_once_then_nothing(capsys, microk8s):
     assert result["changed"] is True
     assert microk8s.calls("disable") == [["disable", "helm"]]
     assert microk8s.calls("enable") == [["enable", "dns"], ["enable", "metallb:10.64.140.43-10.64.140.49"],
-                                        ["enable", "nvidia", "--gpu-operator-driver", "host"]]
+                                        ["enable", "registry", "--size", "20Gi"]]
     again = run(capsys, microk8s_addons, {"addons": ADDONS, "microk8s_path": microk8s.path})
     assert again["changed"] is False and again["enabled"] == [] and again["disabled"] == []
     assert len(microk8s.calls("enable")) == 3
@@ -132,3 +146,78 @@ def test_join_tokens_address_not_offered(capsys, microk8s):
 def test_join_tokens_rejects_short_ttl(capsys, microk8s):
     result = run(capsys, microk8s_join_tokens, {"nodes": NODES, "microk8s_path": microk8s.path, "token_ttl": 5})
     assert result["failed"] is True and "token_ttl" in result["msg"]
+
+
+# --- issue 17 ---------------------------------------------------------------------------
+
+def test_join_tokens_on_a_host_with_ipv6_addresses(capsys, microk8s):
+    # add-node lists every address of `hostname -I`, IPv6 without brackets; the token is
+    # returned on an IPv4 address (1.36's join refuses IPv6 connection strings).
+    microk8s.extra_ips("2001:db8::10", "fd00:10::11")
+    result = run(capsys, microk8s_join_tokens, {"nodes": NODES, "microk8s_path": microk8s.path})
+    assert result.get("failed") is not True, result.get("msg")
+    url = result["joins"]["cp2"][0]
+    assert url.count(":") == 1 and url.split(":")[1].startswith("25000/")
+
+
+def test_join_tokens_prefer_the_inventory_address(capsys, microk8s):
+    microk8s.extra_ips("192.0.2.44", "2001:db8::10")
+    result = run(capsys, microk8s_join_tokens, {"nodes": NODES, "microk8s_path": microk8s.path,
+                                                "preferred_addresses": ["198.51.100.1", "192.0.2.44"]})
+    assert result.get("failed") is not True, result.get("msg")
+    assert result["joins"]["cp2"][0].startswith("192.0.2.44:25000/")
+    refused = run(capsys, microk8s_join_tokens, {"nodes": NODES, "microk8s_path": microk8s.path,
+                                                 "join_address": "2001:db8::10"})
+    assert refused["failed"] is True and "IPv6" in refused["msg"] and "microk8s_gpu_join_address" in refused["msg"]
+    assert len(microk8s.calls("add-node")) == 2, "the IPv6 join address is refused before any token is issued"
+
+
+def test_join_tokens_remove_absent_nodes(capsys, microk8s):
+    microk8s.add_members(("cp2", "control-plane"), ("w1", "worker"), ("old-cp", "control-plane"), ("old-w", "worker"))
+    check = run(capsys, microk8s_join_tokens, {"nodes": NODES, "microk8s_path": microk8s.path, "remove_absent": True,
+                                               "_ansible_check_mode": True})
+    assert check["changed"] is True and [r["name"] for r in check["removed"]] == ["old-cp", "old-w"]
+    assert microk8s.calls("remove-node") == []
+    result = run(capsys, microk8s_join_tokens, {"nodes": NODES, "microk8s_path": microk8s.path, "remove_absent": True})
+    assert result["changed"] is True
+    assert microk8s.calls("remove-node") == [["remove-node", "old-cp", "--force"], ["remove-node", "old-w"]]
+    assert sorted(m["name"] for m in microk8s.state()["members"]) == ["cp2", "w1"]
+    # without remove_absent, members the inventory does not list are left alone
+    microk8s.add_members(("old-w2", "worker"))
+    kept = run(capsys, microk8s_join_tokens, {"nodes": NODES, "microk8s_path": microk8s.path})
+    assert kept["changed"] is False and len(microk8s.calls("remove-node")) == 2
+
+
+NVIDIA = [{"name": "nvidia", "args": ["--gpu-operator-driver", "host", "--gpu-operator-version", "v26.3.3"]}]
+
+
+def test_addons_nvidia_exit_zero_with_failed_helm_install_fails(capsys, microk8s):
+    # The addon runs helm without looking at its exit code and prints "Deployed" (microk8s
+    # issues #3686, #4558); the module checks the operator's pods instead.
+    result = run(capsys, microk8s_addons, {"addons": NVIDIA, "microk8s_path": microk8s.path, "check_timeout": 1})
+    assert result.get("failed") is True
+    assert "gpu-operator" in result["msg"] and "INSTALLATION FAILED" in result["msg"]
+    assert [c[:3] for c in microk8s.calls("kubectl")] == [["kubectl", "get", "pods"]] * len(microk8s.calls("kubectl"))
+
+
+def test_addons_nvidia_deployed_passes(capsys, microk8s):
+    microk8s.reachable("helm.ngc.nvidia.com")
+    result = run(capsys, microk8s_addons, {"addons": NVIDIA, "microk8s_path": microk8s.path, "check_timeout": 5})
+    assert result.get("failed") is not True, result.get("msg")
+    assert result["enabled"] == ["nvidia"]
+    assert any(c[:5] == ["kubectl", "get", "pods", "-n", "gpu-operator-resources"] for c in microk8s.calls("kubectl"))
+
+
+def test_addons_offline_refuses_addons_that_go_online_before_any_change(capsys, microk8s):
+    result = run(capsys, microk8s_addons, {"addons": [{"name": "dns"}, {"name": "ingress"}], "offline": True,
+                                           "microk8s_path": microk8s.path})
+    assert result["failed"] is True and "ingress" in result["msg"] and "github.com" in result["msg"]
+    assert microk8s.calls("enable") == []
+    fine = run(capsys, microk8s_addons, {"addons": [{"name": "dns"}, {"name": "ingress", "state": "disabled"}],
+                                         "offline": True, "microk8s_path": microk8s.path})
+    assert fine.get("failed") is not True and fine["enabled"] == ["dns"]
+
+
+def test_addons_dashboard_is_unknown_on_136(capsys, microk8s):
+    result = run(capsys, microk8s_addons, {"addons": [{"name": "dashboard"}], "microk8s_path": microk8s.path})
+    assert result["failed"] is True and "'dashboard' is not known" in result["msg"]
