@@ -59,5 +59,15 @@ list_files() {
 }
 list_files | (cd "$ROOT" && tar --null -T - -cf -) | tar -C "$dest" -xf -
 cd "$dest"
+# Changelog (antsibull-changelog, pinned in requirements.txt): every fragment and
+# changelogs/changelog.yaml lint, and CHANGELOG.md is what changelog.yaml renders to.
+CHANGELOG_TOOL=${CHANGELOG_TOOL:-$ROOT/.venv/bin/antsibull-changelog}
+"$CHANGELOG_TOOL" lint
+"$CHANGELOG_TOOL" lint-changelog-yaml changelogs/changelog.yaml
+"$CHANGELOG_TOOL" generate --output "$work/CHANGELOG.md"
+cmp -s "$work/CHANGELOG.md" CHANGELOG.md || {
+  echo "CHANGELOG.md is not what changelogs/changelog.yaml renders: run antsibull-changelog release (docs/changelog.md)" >&2
+  exit 1
+}
 git init -q . && git add -A >/dev/null 2>&1  # ansible-test lists files through git
 "$VENV/bin/ansible-test" sanity --local --python 3.11 --requirements --color no "$@"
