@@ -91,6 +91,13 @@ class RunnerTokens:
     def _explain(exc: GitlabApiError) -> str:
         if exc.status == 401:
             return "%s (the access token is missing, expired or revoked)" % exc
+        if exc.status == 403 and exc.method == "GET":
+            return ("%s (listing or reading runners needs a token with the api or read_api scope, create_runner "
+                    "alone is not enough; instance runners need an administrator, group and project runners "
+                    "the Owner or Maintainer role)" % exc)
+        if exc.status == 403 and exc.path.startswith("/runners/"):
+            return ("%s (changing, resetting or deleting a runner needs a token with the api or manage_runner "
+                    "scope, of an administrator or of the runner's group Owner or project Maintainer)" % exc)
         if exc.status == 403:
             return ("%s (the access token's user may not do this: creating a runner needs the create_runner "
                     "scope and, for an instance runner, an administrator; for a group or project runner, the "
@@ -104,13 +111,22 @@ class RunnerTokens:
         return str(exc)
 
     def find(self, spec: RunnerSpec) -> t.Optional[t.Dict[str, t.Any]]:
+        """The runner of the scope described as asked. GitLab's group listing also holds the
+        ancestor groups' runners and a project's also its groups' and other projects' runners
+        assigned to it (gitlabhq lib/api/ci/runners.rb: group_or_instance_wide,
+        owned_or_instance_wide), so each candidate's details say whose it is."""
         try:
             listed = self.api.paginate(spec.list_path(), query={"type": spec.runner_type})
         except GitlabApiError as exc:
             raise RunnerTokenError(self._explain(exc))
-        matches = [runner for runner in listed
-                   if runner.get("description") == spec.description
-                   and runner.get("runner_type", spec.runner_type) == spec.runner_type]
+        candidates = [runner for runner in listed
+                      if runner.get("description") == spec.description
+                      and runner.get("runner_type", spec.runner_type) == spec.runner_type]
+        details = [self._call("GET", "/runners/%d" % runner["id"]) for runner in candidates]
+        matches = [runner for runner in details if self._owned_by_scope(runner, spec)]
+        only_here = [runner for runner in matches if self._serves_only_scope(runner, spec)]
+        if len(matches) > 1 and len(only_here) == 1:
+            matches = only_here
         if len(matches) > 1:
             raise RunnerTokenError(
                 "%d runners of %s are described %r (ids %s); the module identifies a runner by its "
@@ -119,12 +135,42 @@ class RunnerTokens:
                    ", ".join(str(runner["id"]) for runner in matches)))
         if not matches:
             return None
-        return self._call("GET", "/runners/%d" % matches[0]["id"])
+        return matches[0]
 
-    def verify(self, token: str, runner_id: int) -> bool:
-        """Whether GitLab accepts ``token`` as this runner's authentication token."""
+    def _owned_by_scope(self, runner: t.Dict[str, t.Any], spec: RunnerSpec) -> bool:
+        """A group runner names its one group in ``groups`` (Entities::Ci::RunnerDetails); a
+        project runner lists every project it is assigned to in ``projects``, the scope's among
+        them. The REST API does not say which project made a runner assigned to several."""
+        if spec.runner_type == "group_type":
+            owner = self._scope_id("groups", spec.group_id)
+            return [group.get("id") for group in runner.get("groups") or []] == [owner]
+        if spec.runner_type == "project_type":
+            owner = self._scope_id("projects", spec.project_id)
+            return owner in [project.get("id") for project in runner.get("projects") or []]
+        return True
+
+    def _serves_only_scope(self, runner: t.Dict[str, t.Any], spec: RunnerSpec) -> bool:
+        if spec.runner_type != "project_type":
+            return True
+        return [project.get("id") for project in runner.get("projects") or []] == [
+            self._scope_id("projects", spec.project_id)]
+
+    def _scope_id(self, kind: str, value: t.Optional[str]) -> t.Any:
+        cache = self.__dict__.setdefault("_scope_ids", {})
+        if (kind, value) not in cache:
+            cache[(kind, value)] = self._owner_id(kind, value)
+        return cache[(kind, value)]
+
+    def verify(self, token: str, runner_id: int, system_id: t.Optional[str] = None) -> bool:
+        """Whether GitLab accepts ``token`` as this runner's authentication token. GitLab makes
+        or heartbeats the runner manager named by ``system_id`` on this call, and without one a
+        manager "<legacy>" (gitlabhq lib/api/ci/helpers/runner.rb), so the caller passes the
+        system ID gitlab-runner uses on that host."""
+        body = {"token": token}
+        if system_id:
+            body["system_id"] = system_id
         try:
-            answer = self.api.request("POST", "/runners/verify", body={"token": token}, authenticated=False)[0]
+            answer = self.api.request("POST", "/runners/verify", body=body, authenticated=False)[0]
         except GitlabApiError as exc:
             if exc.status == 403:
                 return False
@@ -134,14 +180,15 @@ class RunnerTokens:
                                    "the runner described as asked" % (answer["id"], runner_id))
         return True
 
-    def ensure(self, spec: RunnerSpec, token: t.Optional[str], rotate_if_unknown: bool) -> t.Dict[str, t.Any]:
+    def ensure(self, spec: RunnerSpec, token: t.Optional[str], rotate_if_unknown: bool,
+               system_id: t.Optional[str] = None) -> t.Dict[str, t.Any]:
         runner = self.find(spec)
         if runner is None:
             return self._create(spec)
         result: t.Dict[str, t.Any] = dict(changed=False, created=False, token=None, token_expires_at=None)
         updated = self._update(runner, spec)
         result["updated_keys"] = updated
-        if token and self.verify(token, runner["id"]):
+        if token and self.verify(token, runner["id"], system_id):
             result["token_status"] = "verified"
         elif rotate_if_unknown:
             result["token_status"] = "reset"
@@ -195,6 +242,32 @@ class RunnerTokens:
         if changes and not self.check_mode:
             self._call("PUT", "/runners/%d" % runner["id"], body=changes)
         return sorted(changes)
+
+
+def delete_runner(api: GitlabApi, runner_id: int) -> bool:
+    """DELETE /runners/:id (gitlabhq lib/api/ci/runners.rb); False when it is gone already."""
+    try:
+        api.request("DELETE", "/runners/%d" % runner_id)
+    except GitlabApiError as exc:
+        if exc.status == 404:
+            return False
+        raise RunnerTokenError(RunnerTokens._explain(exc))
+    return True
+
+
+def runner_id_of_token(api: GitlabApi, token: str, system_id: t.Optional[str] = None) -> t.Optional[int]:
+    """The ID of the runner whose authentication token this is (POST /runners/verify), or None
+    when GitLab does not know the token."""
+    body = {"token": token}
+    if system_id:
+        body["system_id"] = system_id
+    try:
+        answer = api.request("POST", "/runners/verify", body=body, authenticated=False)[0]
+    except GitlabApiError as exc:
+        if exc.status == 403:
+            return None
+        raise RunnerTokenError(RunnerTokens._explain(exc))
+    return answer.get("id") if isinstance(answer, dict) else None
 
 
 def registration_token_from_api(api: GitlabApi, runner_type: str, group_id: t.Optional[str],

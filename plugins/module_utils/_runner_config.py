@@ -6,8 +6,12 @@ secrets for a diff, and write the file atomically with its mode and owner kept."
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
 import os
 import re
+import secrets
+import string
 import tempfile
 import typing as t
 
@@ -206,3 +210,48 @@ def write_atomic(path: str, text: str, default_mode: int = 0o600) -> None:
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise RunnerConfigError("cannot write %s: %s" % (path, exc))
+
+
+# gitlab-runner v18.5.0 commands/internal/configfile/system_id_state.go: the file beside
+# config.toml, what it may hold, and how a missing one is made.
+SYSTEM_ID_FILE = ".runner_system_id"
+SYSTEM_ID_PATTERN = re.compile(r"^[sr]_[0-9a-zA-Z]{12}$")
+MACHINE_ID_FILES = ("/var/lib/dbus/machine-id", "/etc/machine-id")
+
+
+def system_id_path(config_path: str) -> str:
+    return os.path.join(os.path.dirname(os.path.abspath(config_path)), SYSTEM_ID_FILE)
+
+
+def make_system_id(machine_id_files: t.Sequence[str] = MACHINE_ID_FILES) -> str:
+    """As GenerateUniqueSystemID: "s_" and 12 hex digits of HMAC-SHA256(machine ID,
+    "gitlab-runner"), or "r_" and 12 random letters and digits without a machine ID."""
+    for source in machine_id_files:
+        try:
+            with open(source, encoding="utf-8") as stream:
+                machine = stream.read().strip()
+        except OSError:
+            continue
+        if machine:
+            return "s_" + hmac.new(machine.encode("utf-8"), b"gitlab-runner", hashlib.sha256).hexdigest()[:12]
+    alphabet = string.ascii_letters + string.digits
+    return "r_" + "".join(secrets.choice(alphabet) for _ in range(12))
+
+
+def ensure_system_id(path: str, write: bool = True) -> t.Tuple[str, bool]:
+    """The system ID in ``path`` (a value gitlab-runner accepts), or a new one written there
+    with mode 0600 as gitlab-runner writes it (not written when ``write`` is false, for check
+    mode); and whether it was made."""
+    try:
+        with open(path, encoding="utf-8") as stream:
+            found = stream.read().strip()
+        if SYSTEM_ID_PATTERN.match(found):
+            return found, False
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise RunnerConfigError("cannot read %s: %s" % (path, exc))
+    made = make_system_id()
+    if write:
+        write_atomic(path, made, default_mode=0o600)
+    return made, True

@@ -8,13 +8,21 @@ from __future__ import annotations
 import copy
 import typing as t
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 from ansible_collections.mlstack.platform.plugins.module_utils._runner_config import (
+    RunnerConfigError,
     check_settings,
     gpu_pod_spec,
     merge_settings,
 )
 
 ADVANCED_POD_SPEC_FLAG = "FF_USE_ADVANCED_POD_SPEC_CONFIGURATION"
+# gitlab-runner v18.5.0 network/gitlab.go: a token of a runner made through the API or UI,
+# for which `unregister` deletes only this host's runner manager.
+CREATED_RUNNER_TOKEN_PREFIX = "glrt-"
+# [runners.docker] pull_policy values (gitlab-runner v18.5.0 common/config.go, DockerPullPolicy).
+PULL_POLICIES = ("always", "if-not-present", "never")
 
 
 def _set(table: t.Dict[str, t.Any], key: str, value: t.Any) -> None:
@@ -26,8 +34,20 @@ def build_settings(params: t.Dict[str, t.Any]) -> t.Dict[str, t.Any]:
     """The [[runners]] keys the module manages, from its parameters; ``settings`` (free-form)
     is merged last, so it can set anything gitlab-runner knows (but not what GitLab owns)."""
     check_settings(params.get("settings") or {})
+    wrong = sorted(set(params.get("docker_pull_policy") or []) - set(PULL_POLICIES))
+    if wrong:
+        raise RunnerConfigError("docker_pull_policy holds %s; each entry must be one of %s"
+                                % (", ".join(wrong), ", ".join(PULL_POLICIES)))
     settings: t.Dict[str, t.Any] = {"executor": params["executor"]}
     _set(settings, "limit", params.get("limit"))
+    _set(settings, "clone_url", params.get("clone_url"))
+    if params.get("feature_flags"):
+        # map[string]bool in gitlab-runner v18.5.0 common/config.go: "true"/"false" become booleans.
+        try:
+            settings["feature_flags"] = {name: boolean(value, strict=True)
+                                         for name, value in params["feature_flags"].items()}
+        except TypeError as exc:
+            raise RunnerConfigError("feature_flags: every value must be true or false (%s)" % exc)
     environment = dict(params.get("environment") or {})
     if params["executor"] == "docker":
         docker: t.Dict[str, t.Any] = {"privileged": bool(params.get("docker_privileged"))}
@@ -35,6 +55,8 @@ def build_settings(params: t.Dict[str, t.Any]) -> t.Dict[str, t.Any]:
         _set(docker, "volumes", params.get("docker_volumes"))
         _set(docker, "devices", params.get("docker_devices"))
         _set(docker, "gpus", params.get("docker_gpus"))
+        _set(docker, "pull_policy", params.get("docker_pull_policy"))
+        _set(docker, "extra_hosts", params.get("docker_extra_hosts"))
         settings["docker"] = docker
     elif params["executor"] == "kubernetes":
         kubernetes: t.Dict[str, t.Any] = {}

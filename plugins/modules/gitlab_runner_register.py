@@ -28,10 +28,17 @@ description:
     mode and owner kept (C(0600) for a new file).
   - With a new O(token), an entry of the same O(url) and O(name) holding another token (the runner
     was re-created or its token reset) is removed after the registration, so one name means one runner.
-  - O(state=absent) runs C(gitlab-runner unregister), which deletes the runner on GitLab and
-    removes its entry. If that fails (GitLab unreachable, token already revoked) or gitlab-runner
-    is not installed, the task fails, unless O(force_remove=true), which then removes the entry
-    from C(config.toml) only; the runner stays on GitLab until deleted there.
+  - O(state=absent) runs C(gitlab-runner unregister) and removes the entry. For a runner made
+    through GitLab's API (a C(glrt-) token) gitlab-runner deletes only this host's runner manager
+    (C(DELETE /api/v4/runners/managers); gitlab-runner v18.5.0 C(commands/unregister.go),
+    C(network/gitlab.go)), so the runner itself stays on GitLab; with O(api_token) the module then
+    deletes it (C(DELETE /api/v4/runners/:id), the ID from C(config.toml)). Without O(api_token)
+    such a runner stays on GitLab, without a manager, until deleted there (the module warns), and
+    M(mlstack.platform.gitlab_runner_token) would later find it by its description with no token
+    for it. A legacy runner (registration token) is deleted by C(unregister) itself.
+  - If C(unregister) fails (GitLab unreachable, token already revoked) or gitlab-runner is not
+    installed, the task fails, unless O(force_remove=true), which then removes the entry from
+    C(config.toml) and, with O(api_token), still deletes the runner through the API.
 author:
   - mlstack.platform developers (@mlstack)
 options:
@@ -178,6 +185,57 @@ options:
       - V(ref_protected) runs only protected refs; passed to C(register) with a O(registration_token) only.
     type: str
     choices: [not_protected, ref_protected]
+  clone_url:
+    description:
+      - C(clone_url) of the entry, the address jobs clone from instead of the one GitLab names
+        (its C(external_url)), for example when GitLab's URL is not reachable from job containers
+        (MLReef Nautilus says C(http://localhost:10080) unless its C(INSTANCE_HOST) is set).
+        Not set means "as config.toml has it".
+    type: str
+  feature_flags:
+    description:
+      - "C([runners.feature_flags]), gitlab-runner's feature flags for this runner, for example
+        C({FF_NETWORK_PER_BUILD: true}); flags not named are kept. Not set means \"as config.toml has it\"."
+    type: dict
+  docker_pull_policy:
+    description:
+      - C([runners.docker] pull_policy), the whole list, each V(always), V(if-not-present) or
+        V(never) (the first is used, the next ones when it fails). Offline sites want
+        V(if-not-present) or V(never). Not set means "as config.toml has it".
+    type: list
+    elements: str
+  docker_extra_hosts:
+    description:
+      - C([runners.docker] extra_hosts), the whole list of C(name:address) entries job containers
+        resolve without DNS. Not set means "as config.toml has it".
+    type: list
+    elements: str
+  api_url:
+    description:
+      - GitLab's address for the API call of O(state=absent) (default O(url)).
+    type: str
+  api_token:
+    description:
+      - With O(state=absent), an access token with the C(api) or C(manage_runner) scope (of an
+        administrator for an instance runner, of the group's Owner or the project's Maintainer
+        otherwise) to delete the runner on GitLab (C(DELETE /api/v4/runners/:id)) after
+        C(gitlab-runner unregister). Not used with O(state=present).
+    type: str
+  api_token_type:
+    description:
+      - V(private) sends O(api_token) as C(PRIVATE-TOKEN), V(oauth) as a C(Bearer) token.
+    type: str
+    choices: [private, oauth]
+    default: private
+  validate_certs:
+    description:
+      - Verify GitLab's TLS certificate on the API call.
+    type: bool
+    default: true
+  ca_path:
+    description:
+      - A PEM file of CA certificates that sign GitLab's certificate, for the API call.
+    type: path
   force_remove:
     description:
       - With O(state=absent), remove the entry from C(config.toml) when C(gitlab-runner unregister)
@@ -252,11 +310,26 @@ EXAMPLES = r"""
       nvidia.com/gpu.present: "true"
   no_log: true
 
-- name: Unregister a runner
+- name: Unregister a runner and delete it on GitLab
   mlstack.platform.gitlab_runner_register:
     state: absent
     url: https://gitlab.example.com
     name: old-runner
+    api_token: "{{ gitlab_admin_token }}"
+  no_log: true
+
+- name: A runner of MLReef Nautilus whose jobs clone from its real address, offline
+  mlstack.platform.gitlab_runner_register:
+    url: http://mlreef.example.com:10080
+    registration_token: "{{ nautilus_token.token }}"
+    name: ml-runner-2
+    docker_image: alpine:3.20
+    clone_url: http://10.0.0.5:10080
+    docker_pull_policy: [if-not-present]
+    docker_extra_hosts: ["mlreef.example.com:10.0.0.5"]
+    feature_flags:
+      FF_NETWORK_PER_BUILD: true
+  no_log: true
 """
 
 RETURN = r"""
@@ -265,6 +338,12 @@ registered:
   returned: always
   type: bool
   sample: false
+deleted_on_gitlab:
+  description: IDs of the runners deleted (or that would be) on GitLab through the API with O(api_token).
+  returned: always
+  type: list
+  elements: int
+  sample: [42]
 unregistered:
   description: The names of the entries that were (or would be) unregistered or removed.
   returned: always
@@ -298,7 +377,12 @@ import typing as t
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mlstack.platform.plugins.module_utils._gitlab_api import REGISTRATION_DISABLED_HINT
+from ansible_collections.mlstack.platform.plugins.module_utils._gitlab_api import REGISTRATION_DISABLED_HINT, GitlabApi
+from ansible_collections.mlstack.platform.plugins.module_utils._gitlab_runners import (
+    RunnerTokenError,
+    delete_runner,
+    runner_id_of_token,
+)
 from ansible_collections.mlstack.platform.plugins.module_utils._runner_config import (
     RunnerConfigError,
     apply_runner_settings,
@@ -310,6 +394,7 @@ from ansible_collections.mlstack.platform.plugins.module_utils._runner_config im
     write_atomic,
 )
 from ansible_collections.mlstack.platform.plugins.module_utils._runner_register import (
+    CREATED_RUNNER_TOKEN_PREFIX,
     build_settings,
     register_argv,
     template_document,
@@ -346,6 +431,15 @@ ARGUMENT_SPEC = dict(
     run_untagged=dict(type="bool"),
     locked=dict(type="bool"),
     access_level=dict(type="str", choices=["not_protected", "ref_protected"]),
+    clone_url=dict(type="str"),
+    feature_flags=dict(type="dict"),
+    docker_pull_policy=dict(type="list", elements="str"),
+    docker_extra_hosts=dict(type="list", elements="str"),
+    api_url=dict(type="str"),
+    api_token=dict(type="str", no_log=True),
+    api_token_type=dict(type="str", choices=["private", "oauth"], default="private"),
+    validate_certs=dict(type="bool", default=True),
+    ca_path=dict(type="path"),
     force_remove=dict(type="bool", default=False),
 )
 
@@ -361,7 +455,7 @@ class RunnerRegistration:
         self.before_text, self.document = self.read()
         self.before = copy.deepcopy(self.document)
         self.result: t.Dict[str, t.Any] = dict(changed=False, registered=False, unregistered=[], changed_keys=[],
-                                               runner={})
+                                               runner={}, deleted_on_gitlab=[])
 
     def read(self) -> t.Tuple[str, t.Dict[str, t.Any]]:
         try:
@@ -474,8 +568,11 @@ class RunnerRegistration:
         self.result["changed"] = True
         self.result["unregistered"] = [entry.get("name") for entry in entries]
         remaining = [entry for entry in runners(self.document) if not any(entry is gone for gone in entries)]
+        api = self.api()
         if self.module.check_mode:
             self.document["runners"] = remaining
+            if api is not None:
+                self.result["deleted_on_gitlab"] = [entry["id"] for entry in entries if isinstance(entry.get("id"), int)]
             return
         prefix = self.cli_prefix(required=not self.params["force_remove"])
         failures = []
@@ -491,7 +588,9 @@ class RunnerRegistration:
             self.module.fail_json(msg="; ".join(failures) + "; set force_remove=true to remove the entry from "
                                   "config.toml anyway (the runner then stays on GitLab)", **self.result)
         for failure in failures:
-            self.module.warn(failure + "; removed the entry from config.toml only: delete the runner on GitLab")
+            self.module.warn(failure + ("; removed the entry from config.toml" if api is not None else
+                                        "; removed the entry from config.toml only: delete the runner on GitLab"))
+        self.delete_on_gitlab(api, entries)
         current = self.read()[1]
         tokens = set(entry.get("token") for entry in entries)
         left = [entry for entry in runners(current) if entry.get("token") not in tokens]
@@ -501,6 +600,35 @@ class RunnerRegistration:
             self.write()
         else:
             self.document = current
+
+    def api(self) -> t.Optional[GitlabApi]:
+        if not self.params["api_token"]:
+            return None
+        return GitlabApi(self.params["api_url"] or self.params["url"], self.params["api_token"],
+                         self.params["api_token_type"], validate_certs=self.params["validate_certs"],
+                         ca_path=self.params["ca_path"])
+
+    def delete_on_gitlab(self, api: t.Optional[GitlabApi], entries: t.List[t.Dict[str, t.Any]]) -> None:
+        """Delete each runner itself (gitlab-runner's unregister of a glrt- token deleted only this
+        host's manager); one already gone (a legacy runner unregister deleted) is not reported."""
+        created = [entry for entry in entries if str(entry.get("token", "")).startswith(CREATED_RUNNER_TOKEN_PREFIX)]
+        if api is None:
+            if created:
+                self.module.warn("%s stay(s) on GitLab: gitlab-runner unregister deletes only this host's runner "
+                                 "manager for a glrt- token; give api_token to delete the runner too, or delete it "
+                                 "on GitLab" % ", ".join(str(entry.get("name")) for entry in created))
+            return
+        for entry in entries:
+            runner_id = entry.get("id") if isinstance(entry.get("id"), int) else None
+            try:
+                if runner_id is None and entry.get("token"):
+                    runner_id = runner_id_of_token(api, entry["token"])
+                if runner_id is not None and delete_runner(api, runner_id):
+                    self.result["deleted_on_gitlab"].append(runner_id)
+            except RunnerTokenError as exc:
+                self.module.fail_json(msg="deleting runner %s (id %s) on GitLab failed: %s; its entry in %s was "
+                                          "unregistered" % (entry.get("name"), runner_id, exc, self.path),
+                                      **self.result)
 
     def write(self) -> None:
         if self.module.check_mode:

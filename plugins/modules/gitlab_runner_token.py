@@ -31,7 +31,15 @@ description:
   - Requests that fail with a 5xx answer or a connection error are retried O(retries) times,
     waiting O(retry_delay) seconds and twice as long after each attempt.
   - The token's format is not checked; GitLab instances can configure a token prefix other
-    than C(glrt-).
+    than C(glrt-). gitlab-runner, however, decides by the prefix C(glrt-) alone whether a token
+    is an authentication token of a runner made through the API (gitlab-runner v18.5.0
+    C(network/gitlab.go), C(TokenIsCreatedRunnerToken)); with another prefix it treats the token
+    as a legacy one, for example C(unregister) then deletes the whole runner instead of this
+    host's runner manager, and C(register --token) runs the legacy checks.
+  - A runner is found by its O(description) among the scope's own runners. GitLab's listing of
+    a group also holds its ancestor groups' runners and a project's listing the runners of other
+    projects assigned to it, so each candidate's C(groups) and C(projects) (C(GET /runners/:id))
+    are compared with O(group_id) or O(project_id).
 author:
   - mlstack.platform developers (@mlstack)
 options:
@@ -49,8 +57,12 @@ options:
     type: str
   api_token:
     description:
-      - An access token with the C(create_runner) scope (V(mode=create)), or C(api) or
-        C(read_api) scope to read a group's or project's registration token.
+      - An access token. V(mode=create) lists runners (C(GET /runners/all), C(/groups/:id/runners),
+        C(/projects/:id/runners)) and reads them (C(GET /runners/:id)), which needs the C(api) or
+        C(read_api) scope (a token with C(create_runner) alone gets 403 there), creates runners
+        (C(create_runner) or C(api)) and updates or resets them (C(api), or C(manage_runner)).
+        So C(api) alone, or C(read_api) with C(create_runner) and C(manage_runner), will do.
+        Reading a group's or project's registration token needs C(api) or C(read_api).
       - An instance runner needs an administrator's token; a group or project runner a token of
         an Owner or Maintainer.
     type: str
@@ -135,6 +147,25 @@ options:
       - The existing runner's authentication token as it was stored (usually the C(token) of
         its entry in C(config.toml)). Checked with C(POST /api/v4/runners/verify).
     type: str
+  system_id:
+    description:
+      - The system ID of the gitlab-runner that uses O(token) (C(s_) or C(r_) and 12 letters or
+        digits), sent with C(POST /api/v4/runners/verify). GitLab makes or heartbeats the runner
+        manager of that ID on every verify, and without one a manager named C(<legacy>) with the
+        address of the host the module runs on (gitlabhq C(lib/api/ci/helpers/runner.rb)), which
+        then shows on the runner's page as a second, phantom machine.
+      - Mutually exclusive with O(system_id_file).
+    type: str
+  system_id_file:
+    description:
+      - The file gitlab-runner keeps its system ID in, C(.runner_system_id) beside its
+        C(config.toml) (for example C(/etc/gitlab-runner/.runner_system_id)); read for
+        O(system_id). When it is missing or holds no valid ID, a new one is made the way
+        gitlab-runner makes it (C(s_) and 12 hex digits of an HMAC of the machine ID, else C(r_)
+        and 12 random characters) and written there with mode C(0600), so gitlab-runner, which
+        reads that file first, registers and runs with the same ID. In check mode the file is
+        not written.
+    type: path
   rotate_if_unknown:
     description:
       - When the runner exists and O(token) is not given or not valid, reset its token and
@@ -251,6 +282,11 @@ updated_keys:
   type: list
   elements: str
   sample: [tag_list, paused]
+system_id:
+  description: The system ID sent with the verify call (from O(system_id) or O(system_id_file)); null without one.
+  returned: always
+  type: str
+  sample: s_0123456789ab
 runner:
   description: The runner as GitLab has it after the run (no token). Empty for V(mode=registration_token).
   returned: always
@@ -264,6 +300,11 @@ import typing as t
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mlstack.platform.plugins.module_utils._gitlab_api import GitlabApi
+from ansible_collections.mlstack.platform.plugins.module_utils._runner_config import (
+    SYSTEM_ID_PATTERN,
+    RunnerConfigError,
+    ensure_system_id,
+)
 from ansible_collections.mlstack.platform.plugins.module_utils._gitlab_runners import (
     RunnerSpec,
     RunnerTokenError,
@@ -294,6 +335,8 @@ ARGUMENT_SPEC = dict(
     access_level=dict(type="str", choices=["not_protected", "ref_protected"]),
     maximum_timeout=dict(type="int"),
     token=dict(type="str", no_log=True),
+    system_id=dict(type="str"),
+    system_id_file=dict(type="path"),
     rotate_if_unknown=dict(type="bool", default=False),
     registration_token_source=dict(type="str", choices=["container", "api"], default="container"),
     container=dict(type="str", default="gitlab"),
@@ -311,12 +354,34 @@ def make_api(module: AnsibleModule) -> GitlabApi:
                      retries=params["retries"], backoff=params["retry_delay"])
 
 
+def runner_system_id(module: AnsibleModule) -> t.Optional[str]:
+    """The gitlab-runner system ID to verify with: given, read, or made into system_id_file."""
+    params = module.params
+    if params["system_id"]:
+        if not SYSTEM_ID_PATTERN.match(params["system_id"]):
+            module.fail_json(msg="system_id (%r) is not a gitlab-runner system ID (s_ or r_ and 12 letters or "
+                                 "digits, as in .runner_system_id)" % params["system_id"])
+        return params["system_id"]
+    if not params["system_id_file"]:
+        return None
+    try:
+        return ensure_system_id(params["system_id_file"], write=not module.check_mode)[0]
+    except RunnerConfigError as exc:
+        module.fail_json(msg="system_id_file: %s" % exc)
+        raise
+
+
 def create_token(module: AnsibleModule) -> t.Dict[str, t.Any]:
     params = module.params
     spec = RunnerSpec(params["runner_type"], params["description"], params["group_id"], params["project_id"],
                       settings={key: params[key] for key in ("paused", "locked", "run_untagged", "tag_list",
                                                              "access_level", "maximum_timeout")})
-    return RunnerTokens(make_api(module), module.check_mode).ensure(spec, params["token"], params["rotate_if_unknown"])
+    api = make_api(module)
+    system_id = runner_system_id(module) if params["token"] else None
+    result = RunnerTokens(api, module.check_mode).ensure(spec, params["token"], params["rotate_if_unknown"],
+                                                         system_id)
+    result["system_id"] = system_id
+    return result
 
 
 def read_registration_token(module: AnsibleModule) -> t.Dict[str, t.Any]:
@@ -333,13 +398,14 @@ def read_registration_token(module: AnsibleModule) -> t.Dict[str, t.Any]:
                                  % (params["container"], rc, (err or out).strip()[-500:]))
         token = token_from_rails_output(out)
     return dict(changed=False, created=False, token=token, token_expires_at=None, token_status="read",
-                updated_keys=[], runner={})
+                updated_keys=[], runner={}, system_id=None)
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
+        mutually_exclusive=[("system_id", "system_id_file")],
         required_if=[
             ("mode", "create", ("api_url", "api_token", "description")),
             ("runner_type", "group_type", ("group_id",)),

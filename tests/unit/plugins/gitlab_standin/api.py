@@ -24,6 +24,25 @@ What it emulates:
   * injected failures: the next requests answer with given 5xx statuses, or the connection is
     closed without an answer, to test retries.
 
+Behaviours that follow GitLab's own code (gitlabhq, lib/api/ci/runners.rb, lib/api/ci/runner.rb and
+lib/api/ci/helpers/runner.rb on master, read 2026-12):
+  * runner managers: every runner API call authenticated with a runner's token (``POST
+    /runners/verify`` here) makes or heartbeats the manager named by ``system_id``, and without
+    ``system_id`` the manager ``<legacy>`` (helpers/runner.rb ``current_runner_manager``,
+    ``LEGACY_SYSTEM_XID``), with the caller's address; ``GET /runners/:id/managers`` lists them;
+  * ``DELETE /runners/managers`` (token and system_id; 204, 404 "Runner manager not found",
+    403 for an unknown token) deletes one manager and leaves the runner (runner.rb), which is
+    what gitlab-runner 16+ ``unregister`` calls for a ``glrt-`` token;
+  * ``DELETE /runners/:id`` (runners.rb; 204) deletes the runner with an access token;
+  * listings: ``GET /groups/:id/runners`` returns the group's runners, its ancestor groups'
+    and the instance's (``Ci::Runner.group_or_instance_wide``), ``GET /projects/:id/runners``
+    the project's, its groups' and the instance's (``owned_or_instance_wide``), then the
+    ``type`` filter (``apply_filter``); ``GET /runners/:id`` (``Entities::Ci::RunnerDetails``)
+    names the runner's ``groups`` and ``projects``;
+  * scopes: listings and ``GET /runners/:id`` need ``api`` or ``read_api`` (a token with only
+    ``create_runner`` gets 403); ``PUT``/``DELETE /runners/:id`` and the token reset need ``api``,
+    or ``manage_runner`` on ``/runners/:id`` paths (``allow_access_with_scope :manage_runner``).
+
 It is not GitLab: no database, no users beyond the tokens given, no permissions beyond those
 above, and only the fields of runner objects the modules read.
 """
@@ -38,6 +57,7 @@ import typing as t
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
+LEGACY_SYSTEM_XID = "<legacy>"  # gitlabhq lib/api/ci/helpers/runner.rb
 RUNNER_FIELDS = ("id", "description", "runner_type", "paused", "locked", "run_untagged", "tag_list",
                  "access_level", "maximum_timeout")
 
@@ -61,10 +81,14 @@ class GitlabApiStandin:
             "admin-pat": {"admin": True, "scopes": ["api", "create_runner"]},
             "user-pat": {"admin": False, "scopes": ["api", "create_runner"]},
             "read-pat": {"admin": True, "scopes": ["read_api"]},
+            "create-only-pat": {"admin": True, "scopes": ["create_runner"]},
+            "manage-pat": {"admin": True, "scopes": ["read_api", "create_runner", "manage_runner"]},
         }
-        self.groups: t.Dict[str, t.Dict[str, t.Any]] = {"7": {"id": 7, "full_path": "ml", "runners_token": "GR1348941grp"}}
+        self.groups: t.Dict[str, t.Dict[str, t.Any]] = {
+            "7": {"id": 7, "full_path": "ml", "parent_id": None, "runners_token": "GR1348941grp"},
+            "8": {"id": 8, "full_path": "ml/vision", "parent_id": 7, "runners_token": "GR1348941sub"}}
         self.projects: t.Dict[str, t.Dict[str, t.Any]] = {
-            "12": {"id": 12, "path_with_namespace": "ml/models", "runners_token": "GR1348941prj"}}
+            "12": {"id": 12, "path_with_namespace": "ml/models", "namespace_id": 7, "runners_token": "GR1348941prj"}}
         self.registration_token = "GR1348941instance"
         self.allow_registration_token = True
         self.runners: t.Dict[int, t.Dict[str, t.Any]] = {}
@@ -115,7 +139,7 @@ class GitlabApiStandin:
             runner = dict(id=next(self._ids), description=description, runner_type=runner_type, paused=False,
                           locked=False, run_untagged=True, tag_list=[], access_level="not_protected",
                           maximum_timeout=None, token=self.new_token(), token_expires_at=None,
-                          group_id=None, project_id=None)
+                          group_id=None, project_id=None, managers={})
             runner.update(fields)
             self.runners[runner["id"]] = runner
             return runner
@@ -179,6 +203,16 @@ class GitlabApiStandin:
             raise ApiAnswer(401, {"message": "401 Unauthorized"})
         return self.tokens[token]
 
+    def allowed(self, request: BaseHTTPRequestHandler, *scopes: str) -> t.Dict[str, t.Any]:
+        """The token's user when the token has one of ``scopes`` (``api`` always counts); else
+        403 insufficient_scope, as GitLab's APIGuard answers."""
+        user = self.user(request)
+        if not set(user["scopes"]) & set(("api",) + scopes):
+            raise ApiAnswer(403, {"error": "insufficient_scope", "error_description":
+                                  "The request requires higher privileges than provided by the access token.",
+                                  "scope": " ".join(("api",) + scopes)})
+        return user
+
     def route(self, request: BaseHTTPRequestHandler, method: str, path: str, query: t.Dict[str, str],
               body: t.Dict[str, t.Any]) -> None:
         segments = [unquote(part) for part in path.split("/")[3:]] if path.startswith("/api/v4/") else []
@@ -195,7 +229,9 @@ class GitlabApiStandin:
             ("POST", ("runners",)): self.register_legacy,
             ("DELETE", ("runners",)): self.delete_self,
             ("GET", ("runners", "*")): self.show_runner,
+            ("GET", ("runners", "*", "managers")): self.list_managers,
             ("PUT", ("runners", "*")): self.update_runner,
+            ("DELETE", ("runners", "*")): self.delete_runner,
             ("POST", ("runners", "*", "reset_authentication_token")): self.reset_token,
         }
         handler = routes.get(key)
@@ -209,6 +245,32 @@ class GitlabApiStandin:
         view.update(active=not runner["paused"], is_shared=runner["runner_type"] == "instance_type",
                     name="gitlab-runner", online=None, status="never_contacted")
         return view
+
+    def runner_details(self, runner: t.Dict[str, t.Any]) -> t.Dict[str, t.Any]:
+        """As Entities::Ci::RunnerDetails: the list view plus the owning ``groups`` (id, name,
+        web_url) and the ``projects`` the runner is assigned to (id, path_with_namespace)."""
+        view = self.runner_view(runner)
+        group = self.groups.get(str(runner.get("group_id"))) if runner["runner_type"] == "group_type" else None
+        view["groups"] = ([{"id": group["id"], "name": group["full_path"].rsplit("/", 1)[-1],
+                            "web_url": "%s/groups/%s" % (self.url, group["full_path"])}] if group else [])
+        view["projects"] = [{"id": project["id"], "path_with_namespace": project["path_with_namespace"]}
+                            for project in self.projects.values() if project["id"] in self.assigned_projects(runner)]
+        return view
+
+    @staticmethod
+    def assigned_projects(runner: t.Dict[str, t.Any]) -> t.List[int]:
+        if runner["runner_type"] != "project_type" or runner.get("project_id") is None:
+            return []
+        return [int(runner["project_id"])] + [int(extra) for extra in runner.get("assigned_projects", [])]
+
+    def ancestors(self, group_id: t.Any) -> t.List[int]:
+        """The group and its ancestors, nearest first."""
+        found: t.List[int] = []
+        group = self.groups.get(str(group_id))
+        while group is not None and group["id"] not in found:
+            found.append(group["id"])
+            group = self.groups.get(str(group.get("parent_id")))
+        return found
 
     def create_runner(self, request: BaseHTTPRequestHandler, segments: t.List[str], query: t.Dict[str, str],
                       body: t.Dict[str, t.Any]) -> None:
@@ -253,7 +315,7 @@ class GitlabApiStandin:
         return found
 
     def list_instance(self, request, segments, query, body) -> None:  # type: ignore[no-untyped-def]
-        if not self.user(request)["admin"]:
+        if not self.allowed(request, "read_api")["admin"]:
             raise ApiAnswer(403, {"message": "403 Forbidden"})
         self.page(self.filtered(query), query, "/api/v4/runners/all")
 
@@ -263,15 +325,33 @@ class GitlabApiStandin:
                 return item
         raise ApiAnswer(404, {"message": "404 Not found"})
 
+    def available(self, query: t.Dict[str, str], groups: t.List[int],
+                  project_id: t.Optional[int] = None) -> t.List[t.Dict[str, t.Any]]:
+        """Runners of ``groups`` (the scope's group and its ancestors), instance runners, and the
+        project runners assigned to ``project_id``, then the ``type`` filter: GitLab's
+        ``group_or_instance_wide`` / ``owned_or_instance_wide`` followed by ``apply_filter``
+        (gitlabhq lib/api/ci/runners.rb)."""
+        found = []
+        for runner in self.filtered(query):
+            kind = runner["runner_type"]
+            if (kind == "instance_type"
+                    or (kind == "group_type" and runner.get("group_id") is not None
+                        and int(runner["group_id"]) in groups)
+                    or (kind == "project_type" and project_id is not None
+                        and project_id in self.assigned_projects(runner))):
+                found.append(runner)
+        return found
+
     def list_group(self, request, segments, query, body) -> None:  # type: ignore[no-untyped-def]
-        self.user(request)
+        self.allowed(request, "read_api")
         group = self.lookup(self.groups, segments[1], "full_path")
-        self.page(self.filtered(query, group_id=group["id"]), query, "/api/v4/groups/%s/runners" % group["id"])
+        self.page(self.available(query, self.ancestors(group["id"])), query,
+                  "/api/v4/groups/%s/runners" % group["id"])
 
     def list_project(self, request, segments, query, body) -> None:  # type: ignore[no-untyped-def]
-        self.user(request)
+        self.allowed(request, "read_api")
         project = self.lookup(self.projects, segments[1], "path_with_namespace")
-        self.page(self.filtered(query, project_id=project["id"]), query,
+        self.page(self.available(query, self.ancestors(project.get("namespace_id")), project["id"]), query,
                   "/api/v4/projects/%s/runners" % project["id"])
 
     def show_group(self, request, segments, query, body) -> None:  # type: ignore[no-untyped-def]
@@ -295,11 +375,43 @@ class GitlabApiStandin:
         return runner
 
     def show_runner(self, request, segments, query, body) -> None:  # type: ignore[no-untyped-def]
-        self.user(request)
-        raise ApiAnswer(200, self.runner_view(self.runner(segments)))
+        self.allowed(request, "read_api", "manage_runner")
+        raise ApiAnswer(200, self.runner_details(self.runner(segments)))
+
+    def list_managers(self, request, segments, query, body) -> None:  # type: ignore[no-untyped-def]
+        self.allowed(request, "read_api", "manage_runner")
+        runner = self.runner(segments)
+        raise ApiAnswer(200, [dict(manager, system_id=system_id)
+                              for system_id, manager in runner.setdefault("managers", {}).items()])
+
+    def delete_runner(self, request, segments, query, body) -> None:  # type: ignore[no-untyped-def]
+        if segments[1] == "managers":
+            self.delete_manager(request, body or query)
+        self.allowed(request, "manage_runner")
+        runner = self.runner(segments)
+        del self.runners[runner["id"]]
+        raise ApiAnswer(204)
+
+    def delete_manager(self, request: BaseHTTPRequestHandler, body: t.Dict[str, t.Any]) -> None:
+        """DELETE /runners/managers (lib/api/ci/runner.rb): one manager of the runner whose
+        token is given; the runner itself stays."""
+        runner = self.by_token(body.get("token"))
+        if runner is None:
+            raise ApiAnswer(403, {"message": "403 Forbidden"})
+        if not body.get("system_id"):
+            raise ApiAnswer(400, {"error": "system_id is missing"})
+        if runner.setdefault("managers", {}).pop(str(body["system_id"]), None) is None:
+            raise ApiAnswer(404, {"message": "404 Runner manager not found"})
+        raise ApiAnswer(204)
+
+    def heartbeat(self, request: BaseHTTPRequestHandler, runner: t.Dict[str, t.Any], body: t.Dict[str, t.Any]) -> None:
+        """current_runner_manager of lib/api/ci/helpers/runner.rb: ``system_id`` or ``<legacy>``."""
+        system_id = str(body.get("system_id") or LEGACY_SYSTEM_XID)
+        runner.setdefault("managers", {})[system_id] = {"ip_address": request.client_address[0],
+                                                        "contacted_at": "now"}
 
     def update_runner(self, request, segments, query, body) -> None:  # type: ignore[no-untyped-def]
-        self.user(request)
+        self.allowed(request, "manage_runner")
         runner = self.runner(segments)
         for key in RUNNER_FIELDS[1:]:
             if key in body and key != "runner_type":
@@ -307,7 +419,7 @@ class GitlabApiStandin:
         raise ApiAnswer(200, self.runner_view(runner))
 
     def reset_token(self, request, segments, query, body) -> None:  # type: ignore[no-untyped-def]
-        self.user(request)
+        self.allowed(request, "manage_runner")
         runner = self.runner(segments)
         runner["token"] = self.new_token()
         raise ApiAnswer(201, {"token": runner["token"], "token_expires_at": None})
@@ -319,6 +431,7 @@ class GitlabApiStandin:
         runner = self.by_token(body.get("token"))
         if runner is None:
             raise ApiAnswer(403, {"message": "403 Forbidden"})
+        self.heartbeat(request, runner, body)
         raise ApiAnswer(200, {"id": runner["id"], "token": runner["token"], "token_expires_at": None})
 
     def register_legacy(self, request, segments, query, body) -> None:  # type: ignore[no-untyped-def]
