@@ -254,7 +254,10 @@ class ActionModule(ActionBase):
             errors.extend(_preflight.validate_role(name, options, values, unknown))
         if host_roles:
             errors.extend(self._postgres_rules(host, roles, host_roles, groups, task_vars, only))
+            errors.extend(self._s3_rules(host, roles, host_roles, groups, task_vars, only))
             errors.extend(self._registry_rules(host, groups, task_vars))
+            errors.extend(self._value_rules(host, host_roles))
+            errors.extend(_preflight.group_rules(name, groups))
         undeclared = _preflight.undeclared(name, task_vars.keys(), roles.declared(), roles.names)
 
         lines, warnings = _preflight.report(errors, undeclared, mode)
@@ -355,6 +358,74 @@ class ActionModule(ActionBase):
                 host.name, host.address(), role, consumer, values, runner.name,
                 server.name, server.addresses(), server_values))
         return lines
+
+    def _s3_rules(self, host: _Host, roles: _Roles, host_roles: List[str],
+                  groups: Mapping[str, Any], task_vars: Mapping[str, Any],
+                  only: Iterable[str] = ()) -> List[_preflight.Line]:
+        """The bucket and consumer of each S3 client role this host runs (or, on the first
+        control-plane host, each Helm app) against the store's minio_buckets."""
+        stores = list(groups.get("object_store") or [])
+        if not stores:
+            return []
+        cache: Dict[str, _Host] = {}
+        server = self._other(roles, task_vars, stores[0], ["minio"], cache) or host
+        buckets = server.get("minio_buckets", [])
+        if buckets is _UNKNOWN:
+            return []
+        control_planes = list(groups.get("k8s_control_plane") or [])
+        lines: List[_preflight.Line] = []
+        for role, consumer in _preflight.s3_consumers({r: roles.plain_defaults(r) for r in roles.names}).items():
+            if only and role not in only:
+                continue
+            if role in _artifacts.HELM_APP_ROLES:
+                if not control_planes or control_planes[0] != host.name:
+                    continue
+            elif role not in host_roles:
+                continue
+            names = [v for v in (consumer["bucket_var"], consumer["consumer_var"], consumer["endpoint_var"],
+                                 consumer["enabled_var"]) if v]
+            values = {n: host.get(n) for n in names}
+            if any(values[n] is _UNKNOWN for n in (consumer["bucket_var"], consumer["consumer_var"])):
+                continue
+            values = {n: (None if v is _UNKNOWN else v) for n, v in values.items()}
+            lines.extend(_preflight.s3_rules(role, consumer, values, host.name, server.name,
+                                             server.addresses(), buckets))
+        return lines
+
+    @staticmethod
+    def _value_rules(host: _Host, host_roles: List[str]) -> List[_preflight.Line]:
+        """What the roles assert only when their play is reached: the proxy's scheme, the
+        target, postgres' CIDRs, and the controller's paths that later plays read."""
+        lines = _preflight.proxy_rules(host.name, host.known("mlstack_proxy"))
+        artifacts = host.known("mlstack_artifacts") or {}
+        lines += _preflight.target_rules(host.name, host.known("mlstack_target"),
+                                         artifacts.get("targets") if isinstance(artifacts, Mapping) else None)
+        if "postgres" in host_roles:
+            lines += _preflight.cidr_rules(host.name, host.known("postgres_hba_allowed_cidrs"),
+                                           host.known("postgres_databases"))
+        lines += _preflight.controller_path_rules(host.name, ActionModule._controller_paths(host, host_roles))
+        return lines
+
+    @staticmethod
+    def _controller_paths(host: _Host, host_roles: List[str]) -> List[Tuple[str, Any, str, str]]:
+        """The controller's files and directories that later plays read from this host's
+        variables (values known only with facts are left out)."""
+        checks: List[Tuple[str, Any, str, str]] = []
+        offline = _preflight.truthy(host.known("mlstack_offline", False))
+        bundle = host.get("mlstack_bundle_dir", "")
+        if offline:
+            checks.append(("mlstack_bundle_dir", bundle, "dir", "mlstack_offline is true: the bundle"))
+            checks.append(("mlstack_bundle_public_key", host.get("mlstack_bundle_public_key", ""), "file",
+                           "mlstack_offline is true: the key the bundle is verified with"))
+        if "offline_registry" in host_roles and _preflight.truthy(
+                host.known("offline_registry_import_bundle", offline)):
+            oci = os.path.join(str(bundle), "images", "oci") if bundle and bundle is not _UNKNOWN else bundle
+            checks.append(("mlstack_bundle_dir", oci, "dir",
+                           "offline_registry_import_bundle is true: the bundle's images/oci"))
+        if "label_studio" in host_roles and host.known("label_studio_wheelhouse_dir"):
+            checks.append(("label_studio_wheelhouse_dir", host.get("label_studio_wheelhouse_dir"), "dir",
+                           "Label Studio is installed from it"))
+        return [c for c in checks if c[1] is not _UNKNOWN]
 
     @staticmethod
     def _cluster_hosts(groups: Mapping[str, Any]) -> Set[str]:

@@ -11,7 +11,12 @@ argument specs and defaults, templates the host's variables and feeds them here.
   ``<variable>: <what is wrong>``.
 - :func:`undeclared` names variables that carry a role's prefix (or come close to one, or
   to a declared name) but that no role declares, with the nearest declared name.
-- :func:`postgres_rules` and :func:`registry_rules`: the cross-host rules.
+- :func:`postgres_rules`, :func:`s3_rules`, :func:`registry_rules` and :func:`group_rules`:
+  the cross-host rules (databases and allowlists, buckets and consumers, the registry's
+  name, hosts whose role runs containers are docker hosts).
+- :func:`proxy_rules`, :func:`cidr_rules`, :func:`target_rules`, :func:`controller_path_rules`:
+  what the roles assert only when their play is reached (a bad value there would stop the
+  run half-way, after earlier plays changed hosts).
 - :func:`redact`: values of secret options never appear in a message.
 
 A line is ``(host, variable, message)``; :func:`line` joins it as ``host: variable: message``.
@@ -21,8 +26,10 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import os
 import re
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from urllib.parse import urlsplit
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.errors import NoLogError
@@ -312,14 +319,14 @@ def postgres_consumers(defaults_by_role: Mapping[str, Mapping[str, Any]]) -> Dic
     return consumers
 
 
-def _truthy(value: Any) -> bool:
+def truthy(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on", "y", "t")
     return bool(value)
 
 
 def consumer_active(consumer: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
-    if consumer.get("enabled_var") and not _truthy(values.get(consumer["enabled_var"], True)):
+    if consumer.get("enabled_var") and not truthy(values.get(consumer["enabled_var"], True)):
         return False
     if consumer.get("mode_var") and values.get(consumer["mode_var"]) != "postgres":
         return False
@@ -403,3 +410,142 @@ def registry_rules(host: str, registry: str, registry_hosts: Mapping[str, Iterab
     return [(host, "mlstack_registry",
              "names %s, which is not a host of group registry (%s) nor the address of one"
              % (name, ", ".join(sorted(registry_hosts))))]
+
+
+# --- values the roles check only when their play is reached ------------------------------
+# (roles/common/tasks/main.yml, roles/postgres's pg_hba template, label_studio's assert.yml):
+# checked here too, so that the run stops before the first host changes.
+
+PROXY_SCHEME = re.compile(r"^https?://")
+
+
+def proxy_rules(host: str, proxy: Any) -> List[Line]:
+    """``mlstack_proxy.http`` and ``.https`` are empty or start with http:// or https://
+    (common's own assertion, roles/common/tasks/main.yml)."""
+    if not isinstance(proxy, Mapping):
+        return []
+    lines: List[Line] = []
+    for key in ("http", "https"):
+        value = proxy.get(key)
+        if value and not PROXY_SCHEME.match(str(value)):
+            lines.append((host, "mlstack_proxy", "%s: must be empty or start with http:// or https://, got %s"
+                          % (key, value)))
+    return lines
+
+
+def _bad_cidrs(values: Any) -> List[str]:
+    bad = []
+    for value in values if isinstance(values, list) else []:
+        try:
+            ipaddress.ip_network(str(value), strict=False)
+        except ValueError:
+            bad.append(str(value))
+    return bad
+
+
+def cidr_rules(host: str, allowed_cidrs: Any, databases: Any) -> List[Line]:
+    """Every entry of ``postgres_hba_allowed_cidrs`` and of each database's ``allowed_cidrs``
+    is an address or a network (pg_hba.conf would refuse the whole file, and the server with it)."""
+    lines = [(host, "postgres_hba_allowed_cidrs", "%s is not an address or network (e.g. 10.0.0.0/24)" % value)
+             for value in _bad_cidrs(allowed_cidrs)]
+    for entry in databases if isinstance(databases, list) else []:
+        if isinstance(entry, Mapping):
+            lines.extend((host, "postgres_databases", "%s: allowed_cidrs: %s is not an address or network "
+                          "(e.g. 10.0.0.0/24)" % (entry.get("name"), value))
+                         for value in _bad_cidrs(entry.get("allowed_cidrs")))
+    return lines
+
+
+def target_rules(host: str, target: Any, targets: Any) -> List[Line]:
+    """``mlstack_target`` is a key of the manifest's targets (what the bundle is made for)."""
+    if not target or not isinstance(targets, Mapping) or str(target) in targets:
+        return []
+    return [(host, "mlstack_target", "must be one of %s (mlstack_artifacts.targets), got %s"
+             % (", ".join(sorted(targets)), target))]
+
+
+def s3_consumers(defaults_by_role: Mapping[str, Mapping[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """Roles that use the platform's S3 store, read from their defaults: a role with
+    ``<role>_s3_bucket`` and ``<role>_s3_consumer`` defaults; its endpoint is
+    ``<role>_s3_endpoint_url`` and ``<role>_enabled`` switches it (when it has them)."""
+    consumers: Dict[str, Dict[str, Any]] = {}
+    for role, defaults in sorted(defaults_by_role.items()):
+        defaults = defaults or {}
+        if "%s_s3_bucket" % role not in defaults or "%s_s3_consumer" % role not in defaults:
+            continue
+        consumers[role] = {
+            "bucket_var": "%s_s3_bucket" % role,
+            "consumer_var": "%s_s3_consumer" % role,
+            "endpoint_var": "%s_s3_endpoint_url" % role if "%s_s3_endpoint_url" % role in defaults else None,
+            "enabled_var": "%s_enabled" % role if "%s_enabled" % role in defaults else None,
+        }
+    return consumers
+
+
+def _url_host(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
+
+
+def s3_rules(role: str, consumer: Mapping[str, Any], values: Mapping[str, Any], runner: str,
+             server: str, server_addresses: Iterable[str], buckets: Any) -> List[Line]:
+    """The bucket a role uses (``<role>_s3_bucket``) is in the store's ``minio_buckets`` and
+    gives the role's consumer (``<role>_s3_consumer``) read_write (the role writes: checkpoints,
+    pipelines' data, annotation exports). Only when the role's endpoint is this inventory's
+    store: not set, known only with facts, or naming the store's host or one of its addresses."""
+    if consumer.get("enabled_var") and not truthy(values.get(consumer["enabled_var"], True)):
+        return []
+    endpoint = values.get(consumer["endpoint_var"]) if consumer.get("endpoint_var") else None
+    if endpoint:
+        names = {server, "localhost", "127.0.0.1", "::1"} | {str(a) for a in server_addresses if a}
+        if _url_host(str(endpoint)) not in names:
+            return []
+    bucket = str(values.get(consumer["bucket_var"]) or "")
+    user = str(values.get(consumer["consumer_var"]) or "")
+    if not bucket:
+        return []
+    entries = {str(b["name"]): b for b in buckets if isinstance(b, Mapping) and b.get("name")} \
+        if isinstance(buckets, list) else {}
+    entry = entries.get(bucket)
+    if entry is None:
+        return [(server, "minio_buckets", "lists no bucket %s, which role %s on %s uses (%s)"
+                 % (bucket, role, runner, consumer["bucket_var"]))]
+    if user and user not in [str(u) for u in entry.get("read_write") or []]:
+        return [(server, "minio_buckets", "bucket %s does not give %s read_write, which role %s on %s needs (%s)"
+                 % (bucket, user, role, runner, consumer["consumer_var"]))]
+    return []
+
+
+def controller_path_rules(host: str, checks: Iterable[Tuple[str, Any, str, str]],
+                          is_dir=None, is_file=None) -> List[Line]:
+    """Paths on the controller that a later play reads: ``(variable, path, "dir" | "file",
+    what for)``, each must exist (as a directory or a file). An empty path is a line too:
+    the check is asked for only where the path is needed."""
+    is_dir = is_dir or os.path.isdir
+    is_file = is_file or os.path.isfile
+    lines: List[Line] = []
+    for variable, path, kind, why in checks:
+        if not path:
+            lines.append((host, variable, "must be set (%s)" % why))
+        elif not (is_dir if kind == "dir" else is_file)(str(path)):
+            lines.append((host, variable, "%s is not a %s on the controller (%s)"
+                          % (path, "directory" if kind == "dir" else "file", why)))
+    return lines
+
+
+# Groups whose role runs its service as a container of the host's Docker Engine: their hosts
+# must be docker hosts too (site.yml installs the engine on group docker_hosts only).
+CONTAINER_GROUPS = {"registry": "offline_registry", "object_store": "minio", "gitlab": "gitlab",
+                    "nautilus": "nautilus"}
+
+
+def group_rules(host: str, groups: Mapping[str, Iterable[str]]) -> List[Line]:
+    """A host of a group whose role runs containers is in group docker_hosts."""
+    docker_hosts = set(groups.get("docker_hosts") or [])
+    if host in docker_hosts:
+        return []
+    return [(host, "docker_hosts", "does not list this host, which is in group %s: role %s runs its service "
+             "in a container of the host's Docker Engine" % (group, role))
+            for group, role in sorted(CONTAINER_GROUPS.items()) if host in (groups.get(group) or [])]

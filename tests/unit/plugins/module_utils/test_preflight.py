@@ -328,3 +328,74 @@ def test_registry_host_parts():
     assert _preflight.registry_host("data1:5000") == "data1"
     assert _preflight.registry_host("[2001:db8::1]:5000") == "2001:db8::1"
     assert _preflight.registry_host("registry.example") == "registry.example"
+
+
+# --- what the roles assert only when their play is reached (issue 15, point 4) --------------
+
+def test_a_proxy_without_a_scheme_is_named_with_its_key():
+    assert lines(_preflight.proxy_rules("h", {"http": "proxy:3128", "https": "https://proxy:3129", "no_proxy": "x"})) \
+        == ["h: mlstack_proxy: http: must be empty or start with http:// or https://, got proxy:3128"]
+    assert _preflight.proxy_rules("h", {"http": "", "https": "http://p:1"}) == []
+    assert _preflight.proxy_rules("h", "not a mapping: the spec's type check says so") == []
+
+
+def test_a_cidr_that_is_no_network_is_named_where_it_is():
+    got = lines(_preflight.cidr_rules("h", ["10.0.0.0/8", "10.0.0.0/33", "192.0.2.7"],
+                                      [{"name": "d", "allowed_cidrs": ["10.1.0.0/16", "lab-net"]}, "x"]))
+    assert got == ["h: postgres_hba_allowed_cidrs: 10.0.0.0/33 is not an address or network (e.g. 10.0.0.0/24)",
+                   "h: postgres_databases: d: allowed_cidrs: lab-net is not an address or network (e.g. 10.0.0.0/24)"]
+
+
+def test_the_target_is_one_of_the_manifests():
+    targets = {"debian-bookworm": {}, "ubuntu-noble": {}}
+    assert _preflight.target_rules("h", "debian-bookworm", targets) == []
+    assert _preflight.target_rules("h", "", targets) == []
+    assert lines(_preflight.target_rules("h", "debian-trixie", targets)) == [
+        "h: mlstack_target: must be one of debian-bookworm, ubuntu-noble (mlstack_artifacts.targets), got debian-trixie"]
+
+
+def test_s3_clients_are_read_from_the_roles_defaults():
+    consumers = _preflight.s3_consumers({r: defaults(r) for r in ROLES})
+    assert sorted(consumers) == ["determined", "label_studio", "pachyderm"]
+    assert consumers["label_studio"] == {"bucket_var": "label_studio_s3_bucket",
+                                         "consumer_var": "label_studio_s3_consumer",
+                                         "endpoint_var": "label_studio_s3_endpoint_url", "enabled_var": None}
+
+
+@pytest.mark.parametrize("values,expected", [
+    ({"label_studio_s3_bucket": "label-studio", "label_studio_s3_consumer": "label_studio"}, []),
+    ({"label_studio_s3_bucket": "nosuch", "label_studio_s3_consumer": "label_studio"},
+     ["s3: minio_buckets: lists no bucket nosuch, which role label_studio on h uses (label_studio_s3_bucket)"]),
+    ({"label_studio_s3_bucket": "label-studio", "label_studio_s3_consumer": "reader"},
+     ["s3: minio_buckets: bucket label-studio does not give reader read_write, which role label_studio on h "
+      "needs (label_studio_s3_consumer)"]),
+    # Another store than this inventory's: not this inventory's buckets.
+    ({"label_studio_s3_bucket": "nosuch", "label_studio_s3_consumer": "x",
+      "label_studio_s3_endpoint_url": "https://s3.example.com"}, []),
+    # The store's own address: this inventory's buckets.
+    ({"label_studio_s3_bucket": "nosuch", "label_studio_s3_consumer": "label_studio",
+      "label_studio_s3_endpoint_url": "http://192.0.2.5:9000"},
+     ["s3: minio_buckets: lists no bucket nosuch, which role label_studio on h uses (label_studio_s3_bucket)"]),
+])
+def test_the_bucket_of_an_s3_client_is_the_stores(values, expected):
+    consumer = _preflight.s3_consumers({"label_studio": defaults("label_studio")})["label_studio"]
+    buckets = [{"name": "label-studio", "read_write": ["label_studio"], "read_only": ["reader"]}]
+    assert lines(_preflight.s3_rules("label_studio", consumer, values, "h", "s3", ["192.0.2.5"], buckets)) == expected
+
+
+def test_controller_paths_must_exist(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "f").write_text("")
+    checks = [("a_dir", str(tmp_path / "d"), "dir", "why"), ("a_file", str(tmp_path / "f"), "file", "why"),
+              ("no_dir", str(tmp_path / "f"), "dir", "the bundle"), ("unset", "", "file", "the key")]
+    assert lines(_preflight.controller_path_rules("h", checks)) == [
+        "h: no_dir: %s is not a directory on the controller (the bundle)" % (tmp_path / "f"),
+        "h: unset: must be set (the key)"]
+
+
+def test_a_host_whose_role_runs_containers_is_a_docker_host():
+    groups = {"docker_hosts": ["a"], "registry": ["a", "b"], "object_store": ["b"], "postgres": ["c"]}
+    assert _preflight.group_rules("a", groups) == []
+    assert _preflight.group_rules("c", groups) == []
+    assert [item[2].split(":")[0] for item in _preflight.group_rules("b", groups)] == [
+        "does not list this host, which is in group object_store", "does not list this host, which is in group registry"]
