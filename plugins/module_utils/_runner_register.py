@@ -55,7 +55,10 @@ def build_settings(params: t.Dict[str, t.Any]) -> t.Dict[str, t.Any]:
         _set(docker, "volumes", params.get("docker_volumes"))
         _set(docker, "devices", params.get("docker_devices"))
         _set(docker, "gpus", params.get("docker_gpus"))
-        _set(docker, "pull_policy", params.get("docker_pull_policy"))
+        policies = params.get("docker_pull_policy")
+        # One policy is written as a string, which every gitlab-runner reads (v12.7.1 has a
+        # single DockerPullPolicy; v18.5.0 a StringOrArray); several as a list (13.8 and later).
+        _set(docker, "pull_policy", policies[0] if policies and len(policies) == 1 else policies)
         _set(docker, "extra_hosts", params.get("docker_extra_hosts"))
         settings["docker"] = docker
     elif params["executor"] == "kubernetes":

@@ -10,7 +10,7 @@
 #   FLAVOUR=nautilus build.sh TAG [--save F]
 #
 # The build context is a temporary directory holding the Dockerfile, entrypoint, wrapper,
-# mlreef-wrapper, gitlab-rails, gitlab_rails_standin and offline-setup of this directory,
+# mlreef-wrapper, gitlab-rails, gitlab_rails_standin, offline-setup and psql_standin of this directory,
 # tests/lab/standins/gitlab-standin and gitlab-api-standin
 # (tests/unit/plugins/gitlab_standin/api.py); FLAVOUR is the Dockerfile's target. apt inside
 # `docker build` installs python3 and curl from Debian's mirror. Needs the lab engine and
@@ -40,10 +40,10 @@ main() {
   # shellcheck disable=SC2064
   trap "rm -rf '$context'" EXIT
   cp "$HERE/Dockerfile" "$HERE/entrypoint" "$HERE/wrapper" "$HERE/mlreef-wrapper" "$HERE/gitlab-rails" \
-     "$HERE/gitlab_rails_standin" "$HERE/offline-setup" "$STANDINS/gitlab-standin" "$context/"
+     "$HERE/gitlab_rails_standin" "$HERE/offline-setup" "$HERE/psql_standin" "$STANDINS/gitlab-standin" "$context/"
   cp "$API" "$context/gitlab_api_standin.py"
   digest=$(cd "$context" && cat Dockerfile entrypoint wrapper mlreef-wrapper gitlab-rails gitlab_rails_standin \
-           offline-setup gitlab-standin gitlab_api_standin.py | sha256sum | cut -d' ' -f1)
+           offline-setup psql_standin gitlab-standin gitlab_api_standin.py | sha256sum | cut -d' ' -f1)
   if [ "$("$DOCKER" image inspect --format '{{ index .Config.Labels "org.mlstack.context-sha256" }}' \
           "$image" 2>/dev/null)" != "$digest" ]; then
     log "building $image"

@@ -205,8 +205,12 @@ def test_clone_url_feature_flags_pull_policy_and_extra_hosts_are_written(lab):
     assert entry["docker"]["pull_policy"] == ["if-not-present", "always"]
     assert entry["docker"]["extra_hosts"] == ["mlreef:10.0.0.5"]
     assert lab.register(**args)["changed"] is False
-    changed = lab.register(**dict(args, feature_flags={"FF_NETWORK_PER_BUILD": False}))
+    changed = lab.register(**dict(args, feature_flags={"FF_NETWORK_PER_BUILD": "false"}))
     assert changed["changed_keys"] == ["feature_flags.FF_NETWORK_PER_BUILD"]
+    assert lab.read()["runners"][0]["feature_flags"] == {"FF_NETWORK_PER_BUILD": False}
+    # One policy is a string, which gitlab-runner 12.7 (Nautilus) reads as well as 18.5.
+    lab.register(**dict(args, docker_pull_policy=["if-not-present"]))
+    assert lab.read()["runners"][0]["docker"]["pull_policy"] == "if-not-present"
 
 
 def test_bad_pull_policy_is_refused_before_anything_changes(lab):
