@@ -625,8 +625,8 @@ def changed_tasks(log_file: Path) -> List[str]:
 
 def credential_secrets(directory: Path) -> Dict[str, str]:
     """{label: value} for every file under the credentials directory that holds a service
-    secret: its whole (stripped) text, or for PEM/PGP private keys their body lines of 40
-    characters or more (the lines a printed key would show)."""
+    secret: its whole (stripped) text, or for PEM/PGP private keys the first body lines
+    (:func:`private_key_lines`)."""
     found: Dict[str, str] = {}
     for path in sorted(directory.rglob("*")) if directory.is_dir() else []:
         rel = str(path.relative_to(directory))
@@ -634,12 +634,19 @@ def credential_secrets(directory: Path) -> Dict[str, str]:
             continue
         text = path.read_text(errors="replace").strip()
         if "-----BEGIN" in text:
-            body = [line for line in text.splitlines() if len(line) >= 40 and "-----" not in line and ":" not in line]
-            for number, line in enumerate(body[:3] + body[-2:]):
+            for number, line in enumerate(private_key_lines(text)):
                 found[f"{rel} (body line {number})"] = line
         elif text:
             found[rel] = text
     return found
+
+
+def private_key_lines(text: str) -> List[str]:
+    """The lines of a PEM or PGP private key to search for: its first two full body lines
+    (the private part). Not the last ones: an EC key's DER ends with its public key, which
+    the roles print (community.crypto's results) and is no secret."""
+    body = [line for line in text.splitlines() if len(line) >= 40 and "-----" not in line and ":" not in line]
+    return body[:2]
 
 
 def entropy(value: str) -> float:
@@ -650,7 +657,9 @@ def entropy(value: str) -> float:
 def secret_tokens(text: str, min_length: int = 16, min_entropy: float = 3.5) -> List[str]:
     """Tokens of a secret file that look random: 16+ characters of the base64/URL alphabet
     with both letters and digits and high entropy (hostnames, paths and words do not)."""
-    tokens = []
+    tokens: List[str] = []
+    if "-----BEGIN" in text:
+        text = "\n".join(private_key_lines(text))
     for token in TOKEN.findall(text):
         token = token.strip(".")
         if (len(token) >= min_length and re.search(r"[A-Za-z]", token) and re.search(r"\d", token)

@@ -262,6 +262,19 @@ def test_a_secret_inside_longer_base64_is_found_at_any_alignment(offset):
     assert any(form in encoded for form in faults.base64_forms(value))
 
 
+def test_an_ec_keys_public_tail_is_not_searched():
+    # The shape of a P-256 key's PEM (a made-up body, no real key): two full lines, then a
+    # short last one that is the end of the public key, which community.crypto prints.
+    key = ("-----BEGIN EC PRIVATE KEY-----\n"
+           "MHcCAQEEIBvJ0aK7wq3l2nS0c7m0W2sX7yA9bQ0dYc0uXl9c3g8RoAoGCCqGSM49\n"
+           "AwEHoUQDQgAE9irqBU9TW+MOSFj12txWDQ26IVjGk2gJOOwGRmH1TrgTemTwY7TV\n"
+           "kq9bX5rQ0l8yXw3Jc2L4oZ1n6Tq2bE0Q==\n"
+           "-----END EC PRIVATE KEY-----\n")
+    assert faults.private_key_lines(key) == ["MHcCAQEEIBvJ0aK7wq3l2nS0c7m0W2sX7yA9bQ0dYc0uXl9c3g8RoAoGCCqGSM49",
+                                             "AwEHoUQDQgAE9irqBU9TW+MOSFj12txWDQ26IVjGk2gJOOwGRmH1TrgTemTwY7TV"]
+    assert not any(t.startswith("kq9bX5") for t in faults.secret_tokens(key))
+
+
 def test_tokens_of_a_host_secret_file_are_the_random_looking_ones():
     text = ("REGISTRY_HTTP_SECRET=%s\nhost=mlstack-lab-host1\npath=/var/lib/mlstack/label_studio\n"
             "pull:$2y$05$Zr8kQ1m3nT5vX7bD9fH1jOuEwQyS2aC4eG6iK8mO0qS2uW4yA6cE\n" % PASSWORD)
