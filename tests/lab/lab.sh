@@ -8,6 +8,7 @@
 #   lab.sh hosts-down    remove the lab hosts
 #   lab.sh multi-up [online|airgap]  the three hosts of inventories/lab_multi, reached over SSH
 #   lab.sh multi-down    remove them
+#   lab.sh multi-destroy HOST...  remove some of them (multi-up then starts new ones in their place)
 #   lab.sh mirror        the lab's registry mirror (127.0.0.1:5055) seeded with the lab images
 #   lab.sh bundle [DIR [INVENTORY [ARGS]]]  the lab's bundle (default $STATE_DIR/bundle), made by
 #                        playbooks/bundle.yml for INVENTORY (default inventories/lab) from the
@@ -253,6 +254,22 @@ multi_down() {
   done
 }
 
+# multi_destroy NAME...: remove these lab_multi hosts and their Docker storage (a lost VM);
+# `multi-up` then starts new ones in their place (the others keep running) and pins the new
+# host keys (tests/e2e/backup.py).
+multi_destroy() {
+  local name known=" ${MULTI_HOSTS[*]} "
+  [ "$#" -gt 0 ] || die "multi-destroy needs host names (${MULTI_HOSTS[*]})"
+  for name in "$@"; do
+    case "$known" in *" $name "*) ;; *) die "multi-destroy: $name is not a lab_multi host (${MULTI_HOSTS[*]})" ;; esac
+    "$DOCKER" rm -f "$name" >/dev/null 2>&1 || true
+    if "$DOCKER" volume inspect "$name-docker" >/dev/null 2>&1; then
+      "$DOCKER" volume rm "$name-docker" >/dev/null
+    fi
+    log "lab_multi: $name destroyed"
+  done
+}
+
 hosts_down() {
   local ids
   # The demo's hosts only (mlstack-lab-host<N>), not lab_multi's (multi-down).
@@ -355,10 +372,11 @@ main() {
     hosts-down) hosts_down ;;
     multi-up) multi_up "${1:-online}" ;;
     multi-down) multi_down ;;
+    multi-destroy) multi_destroy "$@" ;;
     bundle) make_bundle "$@" ;;
     mirror) start_engine; start_mirror ;;
     down) engine_answers && { hosts_down; multi_down; stop_mirror; }; stop_engine ;;
-    *) die "unknown command '$cmd' (engine|images|up|hosts-up N|hosts-down|multi-up [online|airgap]|multi-down|mirror|bundle [DIR]|down)" ;;
+    *) die "unknown command '$cmd' (engine|images|up|hosts-up N|hosts-down|multi-up [online|airgap]|multi-down|multi-destroy HOST...|mirror|bundle [DIR]|down)" ;;
   esac
 }
 

@@ -1,0 +1,362 @@
+# Copyright: mlstack.platform developers
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""Backup -> destroy the hosts -> converge new ones -> restore -> read back (issue 15, point 2).
+
+  .venv/bin/python tests/e2e/backup.py            on the lab_multi hosts, already converged
+  .venv/bin/python tests/e2e/backup.py --fresh    bring them up and converge them first
+
+On the three hosts of inventories/lab_multi (over SSH, as tests/e2e/run.py's multi tier):
+1. writes data: rows in a table of each consumer database (PostgreSQL on m1), S3 objects in
+   every bucket with their SHA-256 (the store on m1, seaweedfs), a Label Studio project with
+   tasks through its API (m2), an image pushed to the site registry with its digest (m1);
+2. runs playbooks/backup.yml into a fresh mlstack_backup_dir;
+3. tampers with one byte of a copy of the backup and runs restore.yml on it: refused, naming the
+   file, and every host's data is as it was (the snapshot compared);
+4. destroys the hosts that hold state, m1 and m2 (lab.sh multi-destroy), brings up new ones in
+   their place and converges site.yml on them (m3 runs only runners and keeps running);
+   then restores the backup onto the site that still holds the same data and compares
+   (nothing duplicated);
+5. runs restore.yml, then reads everything back and compares it with what was written
+   (rows, object checksums, the project and its tasks, the image pulled by digest on m2).
+GitLab is left out (mlstack_backup_services): its stand-in has no gitlab-backup
+(tests/lab/README.md); the gitlab role's dump/restore follow omnibus-gitlab's documented
+commands and are not exercised here.
+Data is written and read through the lab's engine (docker exec on the hosts, the lab's
+out-of-band channel) and, for Label Studio, its HTTP API from this machine.
+Figures go to .cache/e2e/backup.json; backup_restore(log_dir) returns them for run.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, List
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run as e2e  # noqa: E402  (tests/e2e/run.py: run, log, ansible_env, recap, make_bundle)
+
+ROOT = e2e.ROOT
+INVENTORY = e2e.INVENTORY
+CREDENTIALS = INVENTORY / "credentials"
+DOCKER = e2e.DOCKER
+M1, M2, M3 = e2e.HOSTS
+SERVICES = ["postgres", "object_store", "labeling", "registry"]
+DATA_HOSTS = (M1, M2)
+LS_URL = "http://10.213.0.22:8090"
+PROBE_TABLE = "mlstack_backup_probe"
+
+
+def sh(host: str, script: str, *, user: str = "root", stdin: str | None = None) -> str:
+    """Run a shell script on a lab host through the engine; its stdout, or exit naming it."""
+    proc = subprocess.run([DOCKER, "exec", "-i", "-u", user, host, "bash", "-euo", "pipefail", "-c", script],
+                          input=stdin, text=True, capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"[backup] FAILED on {host}: {script[:200]!r}: {proc.stderr[-2000:]}")
+    return proc.stdout
+
+
+def psql(sql: str, db: str = "postgres") -> str:
+    return sh(M1, f"cd /tmp && sudo -u postgres psql -X -q -At -v ON_ERROR_STOP=1 -d {db}", stdin=sql)
+
+
+# --- PostgreSQL -----------------------------------------------------------------------
+def consumer_databases() -> List[str]:
+    out = psql("SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate AND datname <> 'postgres' ORDER BY 1;")
+    return [line for line in out.splitlines() if line]
+
+
+def write_rows(stamp: str) -> None:
+    for db in consumer_databases():
+        owner = psql(f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{db}';").strip()
+        psql(f"SET ROLE {owner};\nCREATE TABLE IF NOT EXISTS {PROBE_TABLE} (id int PRIMARY KEY, stamp text, payload text);\n"
+             f"INSERT INTO {PROBE_TABLE} SELECT g, '{stamp}', md5(random()::text) || md5(g::text) "
+             f"FROM generate_series(1, 500) g ON CONFLICT (id) DO UPDATE SET stamp = excluded.stamp, payload = excluded.payload;", db)
+
+
+def read_rows() -> Dict[str, Any]:
+    """Per consumer database: the probe table's rows (count and digest, or absent) and the row
+    counts of Label Studio's project and task tables where the database has them (tables
+    Label Studio writes to on its own, such as django_session, are left out)."""
+    out: Dict[str, Any] = {}
+    for db in consumer_databases():
+        entry: Dict[str, Any] = {}
+        for table in (PROBE_TABLE, "project", "task"):
+            if psql(f"SELECT to_regclass('public.{table}') IS NOT NULL;", db).strip() != "t":
+                entry[table] = "absent"
+            elif table == PROBE_TABLE:
+                entry[table] = psql(f"SELECT count(*) || ' ' || md5(string_agg(id || ':' || stamp || ':' || payload, ',' "
+                                    f"ORDER BY id)) FROM {PROBE_TABLE};", db).strip()
+            else:
+                entry[table] = psql(f"SELECT count(*) FROM public.{table};", db).strip()
+        out[db] = entry
+    return out
+
+
+# --- S3 (boto3 on m1, installed there by the minio role) -----------------------------------
+S3_SCRIPT = r"""
+import boto3, hashlib, json, os, sys
+from botocore.config import Config
+keys = json.load(sys.stdin)
+s3 = boto3.client("s3", endpoint_url="http://10.213.0.21:9000", aws_access_key_id=keys["a"],
+                  aws_secret_access_key=keys["s"], region_name="us-east-1",
+                  config=Config(s3={"addressing_style": "path"}))
+mode = sys.argv[1]
+if mode == "write":
+    for b in s3.list_buckets()["Buckets"]:
+        for i, size in enumerate([0, 1, 1000, 65536, 5 * 1024 * 1024 + 3]):
+            s3.put_object(Bucket=b["Name"], Key="backup-probe/%s/object-%d.bin" % (keys["stamp"], i), Body=os.urandom(size))
+out = {}
+for b in s3.list_buckets()["Buckets"]:
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=b["Name"]):
+        for o in page.get("Contents", []):
+            body = s3.get_object(Bucket=b["Name"], Key=o["Key"])["Body"].read()
+            out["%s/%s" % (b["Name"], o["Key"])] = hashlib.sha256(body).hexdigest()
+print(json.dumps(out, sort_keys=True))
+"""
+
+
+def s3_objects(mode: str = "read", stamp: str = "") -> Dict[str, str]:
+    keys = {"a": (CREDENTIALS / "object-store" / "root.access_key").read_text().strip(),
+            "s": (CREDENTIALS / "object-store" / "root.secret_key").read_text().strip(), "stamp": stamp}
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as script:
+        script.write(S3_SCRIPT)
+    try:
+        subprocess.run([DOCKER, "cp", script.name, f"{M1}:/tmp/mlstack-s3-probe.py"], check=True)
+    finally:
+        os.unlink(script.name)
+    return json.loads(sh(M1, f"python3 /tmp/mlstack-s3-probe.py {mode}", stdin=json.dumps(keys)))
+
+
+# --- Label Studio (its API, from this machine) --------------------------------------------
+def ls_session():
+    import requests  # the controller's venv has it (ansible-lint's dependencies)
+    session = requests.Session()
+    page = session.get(f"{LS_URL}/user/login/", timeout=30)
+    page.raise_for_status()
+    token = session.cookies["csrftoken"]
+    password = (CREDENTIALS / "label-studio" / "admin_password").read_text().strip()
+    answer = session.post(f"{LS_URL}/user/login/", data={"email": "admin@labelstudio.invalid", "password": password,
+                                                          "csrfmiddlewaretoken": token},
+                          headers={"Referer": f"{LS_URL}/user/login/"}, allow_redirects=False, timeout=30)
+    if answer.status_code != 302 or "sessionid" not in session.cookies:
+        raise SystemExit(f"[backup] FAILED: Label Studio login: {answer.status_code}")
+    session.headers.update({"X-CSRFToken": session.cookies["csrftoken"], "Referer": f"{LS_URL}/"})
+    return session
+
+
+def write_project(stamp: str) -> None:
+    session = ls_session()
+    project = session.post(f"{LS_URL}/api/projects/", json={
+        "title": f"Backup probe {stamp}",
+        "label_config": '<View><Text name="text" value="$text"/><Choices name="c" toName="text">'
+                        '<Choice value="yes"/><Choice value="no"/></Choices></View>'}, timeout=60)
+    project.raise_for_status()
+    pid = project.json()["id"]
+    tasks = [{"text": f"task {i} of {stamp}: {hashlib.sha256(f'{stamp}{i}'.encode()).hexdigest()}"} for i in range(25)]
+    imported = session.post(f"{LS_URL}/api/projects/{pid}/import", json=tasks, timeout=120)
+    imported.raise_for_status()
+
+
+def read_projects() -> Dict[str, Any]:
+    session = ls_session()
+    projects = session.get(f"{LS_URL}/api/projects/?page_size=100", timeout=60)
+    projects.raise_for_status()
+    out: Dict[str, Any] = {}
+    for project in sorted(projects.json()["results"], key=lambda p: p["id"]):
+        tasks = session.get(f"{LS_URL}/api/tasks/?project={project['id']}&page_size=1000", timeout=60)
+        tasks.raise_for_status()
+        body = tasks.json()
+        items = body["tasks"] if isinstance(body, dict) else body
+        out[f"{project['id']}:{project['title']}"] = {
+            "label_config": project.get("label_config"),
+            "tasks": sorted(json.dumps(t["data"], sort_keys=True) for t in items)}
+    return out
+
+
+# --- Registry ---------------------------------------------------------------------------------
+REGISTRY_AUTH = "/etc/mlstack/registry-push-auth.json"
+
+
+def push_image(stamp: str) -> str:
+    """A small image made on m1 with random content, pushed to the site registry (push
+    endpoint, skopeo as the role does); its manifest digest."""
+    ref = f"127.0.0.1:5001/mlstack-probe/backup:{stamp.lower()}"
+    sh(M1, f"""d=$(mktemp -d); head -c 300000 /dev/urandom > $d/payload; echo {stamp} > $d/stamp
+tar -C $d -c payload stamp | docker import - mlstack-probe/backup:{stamp.lower()} >/dev/null; rm -rf $d
+skopeo copy -q --authfile {REGISTRY_AUTH} docker-daemon:mlstack-probe/backup:{stamp.lower()} docker://{ref}""")
+    return sh(M1, f"skopeo inspect --authfile {REGISTRY_AUTH} --format '{{{{.Digest}}}}' docker://{ref}").strip()
+
+
+def pull_by_digest(digest: str) -> Dict[str, str]:
+    """Pull on m2 (logged in to the site registry by the role) by digest; the stamp file's text."""
+    ref = f"{M1}:5000/mlstack-probe/backup@{digest}"
+    sh(M2, f"docker rmi -f {ref} >/dev/null 2>&1 || true; docker pull -q {ref} >/dev/null")
+    stamp = sh(M2, f"c=$(docker create {ref} /stamp); docker cp $c:/stamp - | tar -xO; docker rm $c >/dev/null")
+    return {"digest": digest, "stamp": stamp.strip()}
+
+
+def registry_tags() -> str:
+    return sh(M1, f"skopeo list-tags --authfile {REGISTRY_AUTH} docker://127.0.0.1:5001/mlstack-probe/backup").strip()
+
+
+# --- the test ---------------------------------------------------------------------------------
+def snapshot(digest: str) -> Dict[str, Any]:
+    return {"rows": read_rows(), "objects": s3_objects(), "projects": read_projects(),
+            "image": pull_by_digest(digest), "tags": registry_tags()}
+
+
+def differences(before: Dict[str, Any], after: Dict[str, Any], prefix: str = "") -> List[str]:
+    out: List[str] = []
+    for key in sorted(set(before) | set(after)):
+        a, b = before.get(key), after.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.extend(differences(a, b, f"{prefix}{key}/"))
+        elif a != b:
+            out.append(f"{prefix}{key}: {str(a)[:120]!r} -> {str(b)[:120]!r}")
+    return out
+
+
+def playbook(name: str, extra: List[str], log_file: Path, check: bool = True):
+    command = [str(e2e.BIN / "ansible-playbook"), "-i", str(INVENTORY / "hosts.yml"), f"playbooks/{name}", *extra]
+    return e2e.run(command, log_file=log_file, env=e2e.ansible_env(), check=check)
+
+
+def new_data_hosts(logs: Path) -> float:
+    """Destroy the hosts that hold state (m1: PostgreSQL, S3, registry; m2: Label Studio,
+    GitLab), start new ones in their place and converge them with site.yml. m3 holds no state
+    (runners) and is left as it is."""
+    e2e.run([str(e2e.LAB), "multi-destroy", *DATA_HOSTS])
+    e2e.run([str(e2e.LAB), "multi-up", "online"], log_file=logs / "multi-up-new.log")
+    seconds, dummy = playbook("site.yml", ["--limit", ",".join(DATA_HOSTS)], logs / "site-new-hosts.log")
+    return seconds
+
+
+def tree_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def backup_restore(log_dir: Path, backup_root: Path | None = None) -> Dict[str, Any]:
+    """On converged lab_multi hosts: write, back up, refuse a tampered copy, destroy, converge,
+    restore, compare. Returns the figures; exits naming what differs on failure."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    backup_root = backup_root or Path(tempfile.mkdtemp(prefix="mlstack-backup-e2e."))
+    backup_dir = backup_root / "backups"
+    services = ["-e", json.dumps({"mlstack_backup_dir": str(backup_dir), "mlstack_backup_services": SERVICES})]
+    figures: Dict[str, Any] = {"tier": "backup", "date": time.strftime("%Y-%m-%d"), "services": SERVICES}
+
+    e2e.log("write: rows in each consumer database, S3 objects, a Label Studio project with tasks, an image")
+    write_rows(stamp)
+    s3_objects("write", stamp)
+    write_project(stamp)
+    digest = push_image(stamp)
+    written = snapshot(digest)
+    figures["written"] = {"databases": len(written["rows"]), "objects": len(written["objects"]),
+                          "projects": len(written["projects"]),
+                          "tasks": sum(len(p["tasks"]) for p in written["projects"].values()), "image": digest}
+
+    e2e.log(f"backup.yml into {backup_dir}")
+    figures["backup_s"], out = playbook("backup.yml", services, log_dir / "backup.log")
+    runs = sorted(p for p in backup_dir.iterdir() if p.is_dir())
+    if len(runs) != 1 or (runs[0] / "SHA256SUMS").stat().st_mode & 0o077 or runs[0].stat().st_mode & 0o077:
+        raise SystemExit(f"[backup] FAILED: expected one run, mode 0700/0600, in {backup_dir}: {runs}")
+    run_dir = runs[0]
+    manifest = json.loads((run_dir / "MANIFEST.json").read_text())
+    check = subprocess.run(["sha256sum", "--check", "--strict", "--quiet", "SHA256SUMS"], cwd=run_dir, check=False)
+    if check.returncode != 0:
+        raise SystemExit(f"[backup] FAILED: sha256sum -c SHA256SUMS in {run_dir}")
+    loose = [str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file() and p.stat().st_mode & 0o077]
+    if loose:
+        raise SystemExit(f"[backup] FAILED: files readable by others in {run_dir}: {loose}")
+    figures["backup_bytes"] = manifest["bytes"]
+    figures["backup_files"] = {f["path"]: f["size"] for f in manifest["files"]}
+
+    e2e.log("a copy of the backup with one byte changed: restore.yml refuses it, naming the file")
+    tampered = backup_root / "tampered"
+    shutil.copytree(run_dir, tampered / run_dir.name)
+    victim = tampered / run_dir.name / "postgres" / "labelstudio.dump"
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    victim.write_bytes(bytes(data))
+    dummy, out = playbook("restore.yml", ["-e", json.dumps({"mlstack_backup_dir": str(tampered), "mlstack_backup_services": SERVICES})],
+                          log_dir / "restore-tampered.log", check=False)
+    if "checksum mismatch: postgres/labelstudio.dump" not in out:
+        raise SystemExit(f"[backup] FAILED: the tampered backup was not refused naming postgres/labelstudio.dump (log {log_dir}/restore-tampered.log)")
+    touched = {h: c for h, c in e2e.recap(out).items() if h in e2e.HOSTS and c["changed"]}
+    after_refusal = snapshot(digest)
+    if touched or differences(written, after_refusal):
+        raise SystemExit(f"[backup] FAILED: a refused restore changed something: {touched} {differences(written, after_refusal)}")
+    figures["tampered_refused"] = re.search(r"checksum mismatch: [^\"\\\n]*", out).group(0)[:200]
+    shutil.rmtree(tampered)
+    (log_dir / "state.json").write_text(json.dumps({"backup_dir": str(backup_dir), "run_dir": str(run_dir), "digest": digest,
+                                                    "written": written, "figures": figures}, sort_keys=True))
+
+    e2e.log("restore.yml onto the site that still holds the same data: replaced, nothing duplicated")
+    figures["restore_same_s"], out = playbook("restore.yml", services, log_dir / "restore-same.log")
+    diff = differences(written, snapshot(digest))
+    if diff:
+        raise SystemExit("[backup] FAILED: a restore onto the same data changed it:\n  " + "\n  ".join(diff))
+
+    e2e.log(f"destroy the hosts holding state ({', '.join(DATA_HOSTS)}), bring up new ones, converge site.yml on them")
+    figures["converge_s"] = new_data_hosts(log_dir)
+    return restore_and_compare(log_dir, figures)
+
+
+def restore_and_compare(log_dir: Path, figures: Dict[str, Any] | None = None, resumed: bool = False) -> Dict[str, Any]:
+    """The second half, on the new hosts (also alone: --resume, after a fix, from state.json)."""
+    state = json.loads((log_dir / "state.json").read_text())
+    figures = figures or state["figures"]
+    written, digest, run_dir = state["written"], state["digest"], Path(state["run_dir"])
+    services = ["-e", json.dumps({"mlstack_backup_dir": state["backup_dir"], "mlstack_backup_services": SERVICES})]
+    if not resumed and not differences(written["rows"], read_rows()):
+        raise SystemExit("[backup] FAILED: the new hosts already hold the data: nothing was destroyed")
+
+    e2e.log(f"restore.yml from {run_dir}")
+    figures["restore_s"], out = playbook("restore.yml", services, log_dir / "restore.log")
+    restored = snapshot(digest)
+    diff = differences(written, restored)
+    if diff:
+        raise SystemExit("[backup] FAILED: restored data differs from what was written:\n  " + "\n  ".join(diff))
+    figures["identical"] = {"rows": len(written["rows"]), "objects": len(written["objects"]),
+                            "projects": len(written["projects"]), "image_by_digest": True}
+    figures["backup_run"] = str(run_dir)
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fresh", action="store_true", help="bring the lab_multi hosts up and converge them first")
+    parser.add_argument("--resume", action="store_true",
+                        help="only restore and compare, on hosts converged after the backup (state.json of a cut-off run)")
+    args = parser.parse_args()
+    logs = e2e.CACHE / "backup"
+    logs.mkdir(parents=True, exist_ok=True)
+    figures: Dict[str, Any] = {}
+    if args.fresh:
+        e2e.log("fresh lab_multi hosts, the bundle, site.yml")
+        e2e.run([str(e2e.LAB), "multi-down"])
+        e2e.run([str(e2e.LAB), "multi-up", "online"], log_file=logs / "multi-up.log")
+        figures["bundle_s"] = e2e.make_bundle([], logs / "bundle.log")
+        figures["first_converge_s"], dummy = playbook("site.yml", [], logs / "site-first.log")
+    figures.update(restore_and_compare(logs, resumed=True) if args.resume else backup_restore(logs))
+    for key in ("backup_s", "restore_s", "restore_same_s", "converge_s"):
+        figures[key] = round(figures.get(key, 0.0), 1)
+    (e2e.CACHE / "backup.json").write_text(json.dumps(figures, indent=1, sort_keys=True) + "\n")
+    e2e.log(f"backup {figures['backup_s']} s ({figures['backup_bytes']} bytes in {len(figures['backup_files'])} files), "
+            f"converge of new hosts {figures['converge_s']} s, restore {figures['restore_s']} s, "
+            f"onto the same data {figures['restore_same_s']} s; tampered copy refused: {figures['tampered_refused']}")
+    print(json.dumps(figures, indent=1, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
