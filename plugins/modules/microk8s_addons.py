@@ -20,7 +20,7 @@ description:
     once to apply new settings.
   - Run it on one control-plane node of a cluster; MicroK8s applies addons cluster-wide,
     except C(host-access), which changes only the node it is enabled on (it writes a lock
-    file and adds an address to that node's C(lo); workers refuse C(microk8s enable)):
+    file and adds an address to that node's C(lo); workers refuse C(microk8s enable)), so
     run the module on each control-plane node for it.
   - C(microk8s enable nvidia) exits 0 and prints that it deployed the GPU operator even when
     its helm install failed (the addon does not look at helm's exit code; MicroK8s issues
@@ -28,10 +28,11 @@ description:
     O(check_timeout) seconds for the operator's pod (C(app=gpu-operator) in
     C(gpu-operator-resources)) to run and be ready, and fails with the addon's error lines
     otherwise.
-  - With O(offline=true) an addon that fetches from the internet when enabled (C(ingress):
-    Traefik's chart and the Gateway API CRDs from GitHub; C(knative); C(nvidia)/C(gpu):
-    NVIDIA's Helm repository) fails the module before anything changes, naming it.
-  - The addon scripts run helm, kubectl and curl on the host: behind a proxy, give the task
+  - With O(offline=true) an addon that fetches from the internet when enabled fails the module
+    before anything changes, naming it; C(ingress) fetches Traefik's chart and the Gateway API
+    CRDs from GitHub, C(knative) its operator manifest from GitHub, C(nvidia) and C(gpu) the
+    chart from NVIDIA's Helm repository.
+  - The addon scripts run helm, kubectl and curl on the host; behind a proxy, give the task
     the proxy environment (C(environment)).
 author:
   - mlstack.platform developers (@mlstack)

@@ -21,7 +21,7 @@ description:
   - C(add-node) lists a connection string per address of the host (C(hostname -I)), IPv6 ones
     without brackets. MicroK8s 1.36's C(microk8s join) refuses IPv6 connection strings (it
     splits C(host:port) at every colon), so an IPv6 string is never returned.
-  - Node names are compared with what the kubelet registers: the host's full name
+  - Node names are compared with what the kubelet registers, the host's full name
     (C(os.Hostname()), the kernel's nodename) in lower case, not the short host name.
   - With O(remove_absent=true), members the cluster has that O(nodes) does not list are removed
     (C(microk8s remove-node), with C(--force) for control-plane nodes, which are registered with
