@@ -15,7 +15,7 @@ COLLECTIONS := $(CURDIR)/.ansible/collections
 COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/mlstack/platform
 SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 DEMO_HOSTS ?= 1
-BENCH_HOSTS ?= 8
+BENCH_SCALE ?= 1,4,8
 
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
@@ -95,9 +95,9 @@ test: venv lab test-quick build-check integration bundle-test e2e molecule
 bench-image-import: venv lab collection-link
 	$(BIN)/python benchmarks/image_import.py
 
-# Figures: site.yml first vs second run, and 1 vs 8 hosts (removes the lab hosts after).
+# Figures: the lab site first vs no-op run; 1, 4, 8 hosts with the controller's CPU per host-task (removes the lab hosts after).
 bench-site: venv lab collection-link
-	$(BIN)/python benchmarks/site_converge.py --hosts $(BENCH_HOSTS)
+	$(BIN)/python benchmarks/site_converge.py --scale $(BENCH_SCALE)
 
 # Figures: the end-to-end tiers side by side (lab_multi over SSH and air-gapped; removes the hosts after).
 bench-e2e: venv lab collection-link
