@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: s3_backup
 short_description: Dump S3 buckets with their checksums to a directory, or restore them from one
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Works through the S3 API only, so it serves every S3 store the minio role runs (MinIO,
     SeaweedFS) and any other.
@@ -151,7 +151,8 @@ def make_client(params: dict) -> Any:
         "s3", endpoint_url=params["endpoint_url"], aws_access_key_id=params["access_key"],
         aws_secret_access_key=params["secret_key"], region_name=params["region"],
         verify=params["ca_bundle"] or True,
-        config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"))
+        config=Config(s3={"addressing_style": "path"}, signature_version="s3v4", connect_timeout=10,
+                      read_timeout=60, retries={"mode": "standard", "max_attempts": 5}))
 
 
 def main() -> None:
