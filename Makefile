@@ -28,7 +28,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help venv collection-link lab lab-down lint yamllint ansible-lint sanity unit \
-        integration bundle-test e2e molecule test test-quick demo demo-multi demo-airgap demo-down build build-check bench-image-import bench-site bench-e2e bench-bundle clean $(addprefix molecule-,$(SCENARIOS))
+        integration bundle-test e2e molecule molecule-and-e2e test test-quick demo demo-multi demo-airgap demo-down build build-check bench-image-import bench-site bench-e2e bench-bundle clean $(addprefix molecule-,$(SCENARIOS))
 
 help:
 	@echo "make demo | demo-multi | demo-airgap | test | test-quick | e2e | lab | lab-down | build | molecule-<scenario>"
@@ -89,7 +89,12 @@ bundle-test: venv lab collection-link
 e2e: venv lab collection-link
 	$(BIN)/python tests/e2e/run.py all --down
 
-test: venv lab test-quick build-check integration bundle-test e2e molecule
+# The molecule scenarios and the end-to-end tiers share one pool of MOLECULE_JOBS jobs
+# (tests/molecule_all.sh --with-e2e): two heavy jobs at a time on these 2-core machines.
+molecule-and-e2e: venv lab collection-link
+	MOLECULE_JOBS=$(MOLECULE_JOBS) BIN=$(BIN) tests/molecule_all.sh --with-e2e
+
+test: venv lab test-quick build-check integration bundle-test molecule-and-e2e
 
 # Figures, not assertions: prints module vs `docker load -i` / `sha256sum` (docs/performance.md).
 bench-image-import: venv lab collection-link

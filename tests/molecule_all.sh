@@ -4,12 +4,25 @@
 # goes to .cache/molecule-logs/NAME.log; a failed scenario's log is printed whole. Prints
 # each scenario's duration, and exits non-zero when any scenario failed.
 #
-#   tests/molecule_all.sh [-j JOBS] [SCENARIO ...]    (default: every molecule/*/molecule.yml)
+#   tests/molecule_all.sh [-j JOBS] [--with-e2e] [SCENARIO ...]
+#                               (default: every molecule/*/molecule.yml)
+#
+# --with-e2e adds the end-to-end tiers (`tests/e2e/run.py all --down`: lab_multi over SSH,
+# then the air-gapped run; their own hosts mlstack-lab-m1..m3, networks and addresses) as
+# one more job of the same pool, so that make test keeps two heavy jobs running at a time
+# instead of running the tiers alone before molecule.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${BIN:-$ROOT/.venv/bin}
 JOBS=${MOLECULE_JOBS:-2}
-if [ "${1:-}" = -j ]; then JOBS=$2; shift 2; fi
+WITH_E2E=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -j) JOBS=$2; shift 2 ;;
+    --with-e2e) WITH_E2E=1; shift ;;
+    *) break ;;
+  esac
+done
 LOGS=$ROOT/.cache/molecule-logs
 mkdir -p "$LOGS"
 cd "$ROOT" || exit 1
@@ -19,9 +32,11 @@ if [ $# -gt 0 ]; then
 else
   # Longest first (by the last recorded duration, else tests/molecule_durations.txt), so
   # that the slow ones do not end up alone at the end.
+  names=()
+  for f in molecule/*/molecule.yml; do names+=("$(basename "$(dirname "$f")")"); done
+  [ -z "$WITH_E2E" ] || names+=(e2e)
   mapfile -t scenarios < <(
-    for f in molecule/*/molecule.yml; do
-      s=$(basename "$(dirname "$f")")
+    for s in "${names[@]}"; do
       d=$(cat "$LOGS/$s.seconds" 2>/dev/null \
           || awk -v s="$s" '$1 == s { print $2 }' "$ROOT/tests/molecule_durations.txt" 2>/dev/null)
       [ -n "$d" ] || d=0
@@ -29,18 +44,25 @@ else
     done | sort -rn | awk '{print $2}')
 fi
 
+# What a job is called in the output: a molecule scenario, or the end-to-end tiers.
+label() { if [ "$1" = e2e ]; then echo "e2e tiers"; else echo "molecule $1"; fi; }
+
 run_one() {
   local s=$1 start rc
   start=$(date +%s)
-  "$BIN/molecule" test -s "$s" >"$LOGS/$s.log" 2>&1
+  if [ "$s" = e2e ]; then
+    "$BIN/python" tests/e2e/run.py all --down >"$LOGS/$s.log" 2>&1
+  else
+    "$BIN/molecule" test -s "$s" >"$LOGS/$s.log" 2>&1
+  fi
   rc=$?
   echo $(( $(date +%s) - start )) >"$LOGS/$s.seconds"
   if [ "$rc" -eq 0 ]; then
-    echo "=== molecule $s: passed in $(cat "$LOGS/$s.seconds") s"
+    echo "=== $(label "$s"): passed in $(cat "$LOGS/$s.seconds") s"
   else
-    echo "=== molecule $s: FAILED (exit $rc) after $(cat "$LOGS/$s.seconds") s; its log:"
+    echo "=== $(label "$s"): FAILED (exit $rc) after $(cat "$LOGS/$s.seconds") s; its log:"
     cat "$LOGS/$s.log"
-    echo "=== end of molecule $s"
+    echo "=== end of $(label "$s")"
   fi
   return "$rc"
 }
@@ -58,12 +80,12 @@ reap_one() {
 }
 for s in "${scenarios[@]}"; do
   while [ "${#pids[@]}" -ge "$JOBS" ]; do reap_one; done
-  echo "=== molecule $s: started"
+  echo "=== $(label "$s"): started"
   run_one "$s" &
   pids[$!]=$s
 done
 while [ "${#pids[@]}" -gt 0 ]; do reap_one; done
-echo "=== molecule: ${#scenarios[@]} scenarios, $JOBS at a time, $(( $(date +%s) - start )) s"
+echo "=== molecule: ${#scenarios[@]} jobs, $JOBS at a time, $(( $(date +%s) - start )) s"
 if [ "${#failed[@]}" -gt 0 ]; then
   echo "=== molecule: FAILED: ${failed[*]}"
   exit 1
