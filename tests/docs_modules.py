@@ -1,10 +1,9 @@
-#!/usr/bin/env python3
 # Copyright: mlstack.platform developers
 # Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
 """Module pages in docs/modules/ from each module's DOCUMENTATION, EXAMPLES and RETURN.
 
-    tests/docs_modules.py           write docs/modules/<module>.md and docs/modules/README.md
-    tests/docs_modules.py --check   change nothing; list the pages that are out of date, exit 1
+    .venv/bin/python tests/docs_modules.py           write docs/modules/<module>.md and docs/modules/README.md
+    .venv/bin/python tests/docs_modules.py --check   change nothing; list the pages that are out of date, exit 1
 
 The documentation is read with ``ansible-doc --json`` (what users see, after doc fragments
 and the collection loader), its markup (C(), O(), M(), L() ...) parsed with
@@ -241,8 +240,8 @@ def page(module: str, data: dict, existing: str | None) -> str:
         head = [f"# {COLLECTION}.{module}", "", markup(doc.get("description"), module), ""]
         return _squash(head) + "\n\n" + generated
     if BEGIN in existing:
-        before, _, rest = existing.partition(BEGIN)
-        _, found, after = rest.partition(END)
+        before, dummy, rest = existing.partition(BEGIN)
+        dummy, found, after = rest.partition(END)
         if not found:
             raise ValueError(f"docs/modules/{module}.md: {BEGIN!r} without {END!r}")
         return before + generated.rstrip("\n") + after
@@ -286,7 +285,7 @@ def ansible_doc(names: list[str]) -> tuple[dict[str, dict], dict[str, str]]:
     """The modules' documentation as ansible-doc reads it from the checkout, and the error
     of each module whose documentation it cannot read (one ansible-doc run for all; one per
     module only when that run fails, to name each culprit)."""
-    data, _ = _ansible_doc_json(names)
+    data = _ansible_doc_json(names)[0]
     docs = {n: data[f"{COLLECTION}.{n}"] for n in names if f"{COLLECTION}.{n}" in data}
     errors = {}
     for name in (n for n in names if n not in docs):

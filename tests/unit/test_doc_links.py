@@ -88,7 +88,7 @@ def resolve(link: Link) -> tuple[str, str] | None:
     """(member path, anchor) of a relative link, or None for a URL or a bare anchor."""
     if SCHEME.match(link.target) or link.target.startswith("//"):
         return None
-    path, _, anchor = link.target.partition("#")
+    path, dummy, anchor = link.target.partition("#")
     if not path:
         return (link.source, anchor) if anchor else None
     joined = posixpath.normpath(posixpath.join(posixpath.dirname(link.source), path))

@@ -37,12 +37,12 @@ def documentation() -> tuple[dict, dict]:
 
 
 def test_ansible_doc_reads_every_module(documentation: tuple[dict, dict]) -> None:
-    _, errors = documentation
+    errors = documentation[1]
     assert not errors, "\n".join(f"plugins/modules/{name}.py: {error}" for name, error in sorted(errors.items()))
 
 
 def test_every_module_page_is_up_to_date(documentation: tuple[dict, dict]) -> None:
-    docs, _ = documentation
+    docs = documentation[0]
     stale = docs_modules.stale_pages(docs_modules.wanted_pages(docs))
     assert not stale, f"out of date (run tests/docs_modules.py): {stale}"
 
