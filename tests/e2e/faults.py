@@ -775,8 +775,10 @@ def leaks(inventory: Path, containers: Sequence[str], log_dir: Path, converge: O
         logs = sorted(log_dir.glob("*.log"))
     secrets = credential_secrets(inventory / "credentials")
     host_tokens: Dict[str, str] = {}
+    read: List[str] = []
     for container in containers:
         for path, text in host_secret_files(container).items():
+            read.append(f"{container}:{path}")
             for number, token in enumerate(secret_tokens(text)):
                 if token not in secrets.values() and token not in host_tokens.values():
                     host_tokens[f"{container}:{path} (token {number})"] = token
@@ -786,7 +788,8 @@ def leaks(inventory: Path, containers: Sequence[str], log_dir: Path, converge: O
         log(f"LEAK: {hit.secret} ({hit.form}) in {hit.log}:{hit.line}, task [{hit.task}]")
     tasks = sorted({h.task for h in hits})
     return {"part": "leaks", "logs": len(logs), "bytes_scanned": scanned, "credential_values": len(secrets),
-            "host_secret_tokens": len(host_tokens), "host_secret_files": sorted({k.split(" (")[0] for k in host_tokens}),
+            # Files read on the hosts; the tokens are those that are not a credential value already.
+            "host_secret_files": read, "host_secret_tokens": len(host_tokens),
             "patterns": patterns, "hits": len(hits), "tasks_with_hits": tasks, "ok": not hits,
             "seconds": round(time.monotonic() - started, 1)}
 
