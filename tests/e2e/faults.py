@@ -325,16 +325,16 @@ def plays_that_ran(report: Mapping) -> List[str]:
 
 
 def run_case(inventory: Path, containers: Sequence[str], case: BadInput, log_dir: Path,
-             timeout: int = 600) -> dict:
-    """Run site.yml (not in check mode) on a broken copy; the figures of the case and
-    its problems (empty when it passed)."""
+             before: Mapping[str, Mapping[str, Mapping[str, str]]], timeout: int = 600) -> Tuple[dict, dict]:
+    """Run site.yml (not in check mode) on a broken copy; the figures of the case with its
+    problems (empty when it passed), and the hosts' snapshots after it (``before`` is theirs
+    before it: one snapshot per host and case)."""
     problems: List[str] = []
     with tempfile.TemporaryDirectory(prefix="mlstack-faults.") as tmp:
         work = Path(tmp)
         os.chmod(work, 0o700)  # the copy holds the lab's credentials
         copy = broken_inventory(inventory, case, work)
         credentials_before = tree_digest(copy / "credentials")
-        before = {c: snapshot(c) for c in containers}
         env = dict(ansible_env(), ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
         started = time.monotonic()
         proc = subprocess.run(playbook_command(copy, "site.yml"), cwd=ROOT, env=env, capture_output=True,
@@ -366,7 +366,7 @@ def run_case(inventory: Path, containers: Sequence[str], case: BadInput, log_dir
             sorted(k for k in set(credentials_before) | set(credentials_after)
                    if credentials_before.get(k) != credentials_after.get(k))))
     return {"case": case.name, "kind": case.kind, "seconds": round(seconds, 1), "rc": proc.returncode,
-            "lines": lines, "ok": not problems, "problems": problems}
+            "lines": lines, "ok": not problems, "problems": problems}, after
 
 
 def bad_input(inventory: Path, containers: Sequence[str], log_dir: Path,
@@ -374,13 +374,15 @@ def bad_input(inventory: Path, containers: Sequence[str], log_dir: Path,
     log_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     # The snapshot's own noise: two snapshots with nothing run in between must be equal.
+    state = {}
     for container in containers:
-        noise = diff_snapshots(snapshot(container), snapshot(container))
+        state[container] = snapshot(container)
+        noise = diff_snapshots(state[container], snapshot(container))
         if noise:
             raise SystemExit(f"[faults] FAILED: {container}'s snapshot changes by itself: {json.dumps(noise)[:2000]}")
     results = []
     for case in cases:
-        result = run_case(inventory, containers, case, log_dir)
+        result, state = run_case(inventory, containers, case, log_dir, state)
         log("bad input %-50s %s in %.1f s%s" % (case.name, "ok" if result["ok"] else "FAILED", result["seconds"],
                                                 "" if result["ok"] else ": " + "; ".join(result["problems"])))
         results.append(result)
