@@ -32,7 +32,8 @@ step() { printf '\n== %s (%ss)\n' "$*" "$SECONDS"; }
 [ -x "$DOCKER" ] || { echo "ee: no Docker client at $DOCKER" >&2; exit 1; }
 "$DOCKER" image inspect mlstack-lab/debian:bookworm >/dev/null 2>&1 \
   || { echo "ee: base image mlstack-lab/debian:bookworm missing (tests/lab/lab.sh up builds it)" >&2; exit 1; }
-if ! "$BUILDER_VENV/bin/pip" show ansible-builder 2>/dev/null | grep -qx "Version: ${BUILDER_PIN#*==}"; then
+installed=$("$BUILDER_VENV/bin/pip" show ansible-builder 2>/dev/null || true)  # (grep -q in a pipe: SIGPIPE)
+if ! grep -qx "Version: ${BUILDER_PIN#*==}" <<<"$installed"; then
   step "ansible-builder into $BUILDER_VENV"
   "$VENV/bin/python" -m venv --clear "$BUILDER_VENV"
   "$BUILDER_VENV/bin/pip" install -q "$BUILDER_PIN" 2>&1 | grep -v '^WARNING: Location' || true
@@ -111,7 +112,10 @@ PATH=$(dirname "$DOCKER"):$PATH "$BUILDER_VENV/bin/ansible-builder" build \
 echo "built $TAG in $((SECONDS - start)) s; $("$DOCKER" image inspect -f '{{.Size}}' "$TAG" | awk '{printf "%.0f MB", $1/1e6}')"
 
 step "check: ansible-doc mlstack.platform.image_import inside the EE"
-"$DOCKER" run --rm "$TAG" ansible-doc mlstack.platform.image_import | grep -m1 -F 'mlstack.platform.image_import'
+doc=$("$DOCKER" run --rm "$TAG" ansible-doc mlstack.platform.image_import)
+grep -F '> MODULE' <<<"$doc" | grep -F mlstack.platform.image_import \
+  || { echo "ee: ansible-doc in $TAG did not show mlstack.platform.image_import" >&2; exit 1; }
+echo "$(wc -l <<<"$doc") lines of documentation"
 step "check: ansible-playbook --syntax-check mlstack.platform.site inside the EE (inventories/single_node)"
 "$DOCKER" run --rm -v "$ROOT/inventories/single_node:/runner/inventory:ro" "$TAG" \
   ansible-playbook --syntax-check -i /runner/inventory/hosts.yml mlstack.platform.site
