@@ -28,7 +28,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help venv collection-link lab lab-down lint yamllint ansible-lint sanity unit \
-        integration bundle-test e2e molecule molecule-and-e2e test test-quick demo demo-multi demo-airgap demo-down build build-check bench-image-import bench-site bench-e2e bench-bundle clean $(addprefix molecule-,$(SCENARIOS))
+        integration bundle-test e2e molecule molecule-and-e2e test test-quick demo demo-multi demo-airgap demo-down build build-check bench-image-import bench-site bench-e2e bench-bundle ee clean $(addprefix molecule-,$(SCENARIOS))
 
 help:
 	@echo "make demo | demo-multi | demo-airgap | test | test-quick | e2e | lab | lab-down | build | molecule-<scenario>"
@@ -127,6 +127,11 @@ demo-airgap: venv lab collection-link
 demo-down:
 	tests/lab/lab.sh hosts-down
 	tests/lab/lab.sh multi-down
+
+# The execution environment: ansible-builder 3 from the lab's Debian image, offline;
+# checked with ansible-doc and a syntax check of site.yml inside it (docs/execution-environment.md).
+ee: venv lab collection-link
+	tests/ee/build.sh
 
 build: venv
 	$(BIN)/ansible-galaxy collection build --force --output-path build/
