@@ -355,10 +355,10 @@ def main() -> int:
     for key in ("backup_s", "restore_s", "restore_same_s", "converge_s"):
         if key in figures:
             figures[key] = round(figures[key], 1)
-    (e2e.CACHE / "backup.json").write_text(json.dumps(figures, indent=1, sort_keys=True) + "\n")
-    e2e.log(f"backup {figures['backup_s']} s ({figures['backup_bytes']} bytes in {len(figures['backup_files'])} files), "
-            f"converge of new hosts {figures['converge_s']} s, restore {figures['restore_s']} s, "
-            f"onto the same data {figures.get('restore_same_s', '-')} s; tampered copy refused: {figures['tampered_refused']}")
+    (e2e.CACHE / ("backup-resume.json" if args.resume else "backup.json")).write_text(json.dumps(figures, indent=1, sort_keys=True) + "\n")
+    e2e.log(f"backup {figures.get('backup_s', '-')} s ({figures.get('backup_bytes', '-')} bytes in {len(figures.get('backup_files', {}))} files), "
+            f"converge of new hosts {figures.get('converge_s', '-')} s, restore {figures['restore_s']} s, "
+            f"onto the same data {figures.get('restore_same_s', '-')} s; tampered copy refused: {figures.get('tampered_refused', '-')}")
     print(json.dumps(figures, indent=1, sort_keys=True))
     return 0
 
