@@ -7,10 +7,13 @@
 #   tests/molecule_all.sh [-j JOBS] [--with-e2e] [SCENARIO ...]
 #                               (default: every molecule/*/molecule.yml)
 #
-# --with-e2e adds the end-to-end tiers (`tests/e2e/run.py all --down`: lab_multi over SSH,
-# then the air-gapped run; their own hosts mlstack-lab-m1..m3, networks and addresses) as
-# one more job of the same pool, so that make test keeps two heavy jobs running at a time
-# instead of running the tiers alone before molecule.
+# --with-e2e adds the end-to-end tiers as jobs of the same pool, so that make test keeps two
+# heavy jobs running at a time instead of running the tiers alone before molecule:
+#   e2e        tests/e2e/run.py all --down: lab_multi over SSH (cut off by a SIGKILL and a
+#              dockerd restart, leak scan), then the air-gapped run; hosts mlstack-lab-m1..m3
+#   bad-input  tests/e2e/run.py bad-input --down: the bad-input table on the demo host
+#              mlstack-lab-host1
+# Each uses its own hosts, networks and addresses.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${BIN:-$ROOT/.venv/bin}
@@ -34,7 +37,7 @@ else
   # that the slow ones do not end up alone at the end.
   names=()
   for f in molecule/*/molecule.yml; do names+=("$(basename "$(dirname "$f")")"); done
-  [ -z "$WITH_E2E" ] || names+=(e2e)
+  [ -z "$WITH_E2E" ] || names+=(e2e bad-input)
   mapfile -t scenarios < <(
     for s in "${names[@]}"; do
       d=$(cat "$LOGS/$s.seconds" 2>/dev/null \
@@ -45,16 +48,18 @@ else
 fi
 
 # What a job is called in the output: a molecule scenario, or the end-to-end tiers.
-label() { if [ "$1" = e2e ]; then echo "e2e tiers"; else echo "molecule $1"; fi; }
+label() {
+  case "$1" in e2e) echo "e2e tiers" ;; bad-input) echo "bad-input table" ;; *) echo "molecule $1" ;; esac
+}
 
 run_one() {
   local s=$1 start rc
   start=$(date +%s)
-  if [ "$s" = e2e ]; then
-    "$BIN/python" tests/e2e/run.py all --down >"$LOGS/$s.log" 2>&1
-  else
-    "$BIN/molecule" test -s "$s" >"$LOGS/$s.log" 2>&1
-  fi
+  case "$s" in
+    e2e) "$BIN/python" tests/e2e/run.py all --down >"$LOGS/$s.log" 2>&1 ;;
+    bad-input) "$BIN/python" tests/e2e/run.py bad-input --down >"$LOGS/$s.log" 2>&1 ;;
+    *) "$BIN/molecule" test -s "$s" >"$LOGS/$s.log" 2>&1 ;;
+  esac
   rc=$?
   echo $(( $(date +%s) - start )) >"$LOGS/$s.seconds"
   if [ "$rc" -eq 0 ]; then

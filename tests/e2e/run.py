@@ -12,6 +12,15 @@
                   and DNS query that tries to leave: the run fails unless both are 0
                                                                           make demo-airgap
   run.py all      both, one after the other                               make e2e
+  run.py bad-input  the bad-input table (tests/e2e/faults.py) on a fresh one-host demo lab
+                  (inventories/lab, mlstack-lab-host1): every wrong inventory stops in the
+                  preflight with its line(s) and leaves the host as it was
+
+In the multi tier the first converge is cut off: SIGKILL of ansible-playbook at a task drawn
+with a printed seed (MLSTACK_FAULTS_SEED to repeat one), then a run during which dockerd is
+restarted on m1; the run after must report changed=0 and verify.yml must be green; then every
+log of those -vvv runs is searched for every secret of the credentials directory and of the
+hosts' owner-only files (faults.leaks). --no-faults converges without the faults.
 
 Figures (times, ratios, egress counters, bundle size) are printed and written as JSON to
 .cache/e2e/<tier>.json; benchmarks/site_converge.py --e2e prints them side by side.
@@ -33,6 +42,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import faults  # noqa: E402  (tests/e2e/faults.py, beside this file)
 LAB = ROOT / "tests" / "lab" / "lab.sh"
 EGRESS = ROOT / "tests" / "lab" / "egress" / "egress.sh"
 INVENTORY = ROOT / "inventories" / "lab_multi"
@@ -152,21 +163,74 @@ def tier_multi(args: argparse.Namespace) -> dict:
     log(f"bundle for inventories/lab_multi in {BUNDLE} (playbooks/bundle.yml)")
     figures["bundle_s"] = make_bundle([], logs / "bundle.log")
     playbook = [str(BIN / "ansible-playbook"), "-i", str(INVENTORY / "hosts.yml")]
-    log("site.yml over SSH, first converge")
-    figures["first_s"], out = run([*playbook, "playbooks/site.yml"], log_file=logs / "site-1.log", env=env)
-    figures["first_changed"] = sum(c["changed"] for c in recap(out).values())
-    report = logs / "health-report.json"
-    log(f"verify.yml, health report {report}")
-    run([*playbook, "playbooks/verify.yml", "-e", f"mlstack_health_report={report}"],
-        log_file=logs / "verify.log", env=env)
-    figures["health"] = health(report)
-    log("site.yml over SSH, second run")
-    figures["second_s"], out = run([*playbook, "playbooks/site.yml"], log_file=logs / "site-2.log", env=env)
-    require_idempotent("multi", recap(out))
-    figures["second_changed"] = 0
+    if args.faults:
+        converge_with_faults(figures, logs / "faults")
+    else:
+        log("site.yml over SSH, first converge")
+        figures["first_s"], out = run([*playbook, "playbooks/site.yml"], log_file=logs / "site-1.log", env=env)
+        figures["first_changed"] = sum(c["changed"] for c in recap(out).values())
+        report = logs / "health-report.json"
+        log(f"verify.yml, health report {report}")
+        run([*playbook, "playbooks/verify.yml", "-e", f"mlstack_health_report={report}"],
+            log_file=logs / "verify.log", env=env)
+        figures["health"] = health(report)
+        log("site.yml over SSH, second run")
+        figures["second_s"], out = run([*playbook, "playbooks/site.yml"], log_file=logs / "site-2.log", env=env)
+        require_idempotent("multi", recap(out))
+        figures["second_changed"] = 0
     figures["ratio"] = round(figures["second_s"] / figures["first_s"], 3)
     if args.down:
         run([str(LAB), "multi-down"])
+    return figures
+
+
+def converge_with_faults(figures: dict, logs: Path) -> None:
+    """The multi tier's converge, cut off (tests/e2e/faults.py interrupted: one SIGKILL, a
+    dockerd restart on m1, then changed=0 and verify.yml green), and the leak scan of its
+    -vvv logs. first_s is then the time of the runs that converged the site (the killed one
+    and the one that finished it), second_s that of the changed=0 run."""
+    seed = int(os.environ["MLSTACK_FAULTS_SEED"]) if os.environ.get("MLSTACK_FAULTS_SEED") else None
+    log("site.yml over SSH, cut off: SIGKILL at a seeded task, then a run with a dockerd restart on "
+        f"{HOSTS[0]}, then changed=0 and verify.yml (logs {logs})")
+    result = faults.interrupted(INVENTORY, HOSTS, logs, seed=seed, kills=1, verbosity="-vvv")
+    figures["faults"] = {key: result[key] for key in ("seed", "kill_points", "dockerd_restart_at", "runs",
+                                                        "leftovers", "problems")}
+    if not result["ok"]:
+        raise SystemExit("[e2e] FAILED: the cut-off converge: " + "; ".join(result["problems"]))
+    runs = {r["label"]: r for r in result["runs"]}
+    final = runs["idempotent"]
+    require_idempotent("multi (after the faults)", recap(Path(final["log"]).read_text()))
+    figures["first_s"] = round(sum(r["seconds"] for r in result["runs"] if r["label"] != "idempotent"), 1)
+    figures["second_s"] = final["seconds"]
+    figures["second_changed"] = 0
+    figures["health"] = health(logs / "health-report.json")
+    log("leak scan of the -vvv logs (credentials and the hosts' owner-only files)")
+    found = faults.leaks(INVENTORY, HOSTS, logs, converge=False)
+    figures["leaks"] = {key: found[key] for key in ("logs", "bytes_scanned", "credential_values",
+                                                    "host_secret_tokens", "patterns", "hits", "tasks_with_hits")}
+    if not found["ok"]:
+        raise SystemExit(f"[e2e] FAILED: {found['hits']} secret(s) in the logs, tasks: {found['tasks_with_hits']}")
+    log(f"leaks: 0 hits for {found['patterns']} patterns in {found['logs']} logs ({found['bytes_scanned']} bytes)")
+
+
+def tier_bad_input(args: argparse.Namespace) -> dict:
+    """The bad-input table on a fresh demo host (inventories/lab): nothing converges there,
+    every case must stop in the preflight and leave the host as it was."""
+    logs = CACHE / "bad-input"
+    logs.mkdir(parents=True, exist_ok=True)
+    inventory = ROOT / "inventories" / "lab"
+    env = dict(ansible_env(), ANSIBLE_PLAYBOOK=str(BIN / "ansible-playbook"))
+    figures: dict = {"tier": "bad-input", "date": time.strftime("%Y-%m-%d"), "hosts": ["mlstack-lab-host1"]}
+    log("the lab's bundle (the inventory's controller paths must exist) and a fresh demo host")
+    run([str(LAB), "bundle"], log_file=logs / "bundle.log", env=env)
+    run([str(LAB), "hosts-down"])
+    run([str(LAB), "hosts-up", "1"], log_file=logs / "hosts-up.log")
+    result = faults.bad_input(inventory, ["mlstack-lab-host1"], logs)
+    figures.update({key: result[key] for key in ("cases", "passed", "failed", "seconds", "seconds_per_case")})
+    if result["failed"]:
+        raise SystemExit(f"[e2e] FAILED: bad input not stopped cleanly: {result['failed']} (logs {logs})")
+    if args.down:
+        run([str(LAB), "hosts-down"])
     return figures
 
 
@@ -263,14 +327,16 @@ def tier_airgap(args: argparse.Namespace) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("tier", choices=("multi", "airgap", "all"))
+    parser.add_argument("tier", choices=("multi", "airgap", "all", "bad-input"))
     parser.add_argument("--down", action="store_true", help="remove the hosts when done")
+    parser.add_argument("--no-faults", dest="faults", action="store_false",
+                        help="multi: converge without the SIGKILL, the dockerd restart and the leak scan")
     args = parser.parse_args()
     CACHE.mkdir(parents=True, exist_ok=True)
     tiers = ("multi", "airgap") if args.tier == "all" else (args.tier,)
     for tier in tiers:
         started = time.monotonic()
-        figures = (tier_multi if tier == "multi" else tier_airgap)(args)
+        figures = {"multi": tier_multi, "airgap": tier_airgap, "bad-input": tier_bad_input}[tier](args)
         figures["total_s"] = round(time.monotonic() - started, 1)
         for key, value in list(figures.items()):
             if isinstance(value, float) and key != "ratio":
