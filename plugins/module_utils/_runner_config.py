@@ -235,7 +235,7 @@ def make_system_id(machine_id_files: t.Sequence[str] = MACHINE_ID_FILES) -> str:
         if machine:
             return "s_" + hmac.new(machine.encode("utf-8"), b"gitlab-runner", hashlib.sha256).hexdigest()[:12]
     alphabet = string.ascii_letters + string.digits
-    return "r_" + "".join(secrets.choice(alphabet) for _ in range(12))
+    return "r_" + "".join(secrets.choice(alphabet) for dummy in range(12))
 
 
 def ensure_system_id(path: str, write: bool = True) -> t.Tuple[str, bool]:

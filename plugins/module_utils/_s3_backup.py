@@ -47,8 +47,7 @@ def bucket_names(client: Any, wanted: Iterable[str]) -> List[str]:
 
 def list_objects(client: Any, bucket: str) -> Iterable[Dict[str, Any]]:
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for entry in page.get("Contents", []) or []:
-            yield entry
+        yield from page.get("Contents", []) or []
 
 
 def _stream_to(body: Any, directory: str) -> Dict[str, Any]:

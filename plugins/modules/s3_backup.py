@@ -71,12 +71,13 @@ options:
 attributes:
   check_mode:
     support: full
-    details: O(state=restore) reports what it would upload; O(state=dump) writes nothing.
+    description: O(state=restore) reports what it would upload; O(state=dump) writes nothing.
   diff_mode:
     support: none
+    description: Nothing to show as a diff; the result lists the objects put or skipped.
   idempotent:
     support: partial
-    details: A restore uploads only what differs; a dump always writes a new copy.
+    description: A restore uploads only what differs; a dump always writes a new copy.
 """
 
 EXAMPLES = r"""

@@ -145,8 +145,8 @@ def ls_session():
     page.raise_for_status()
     token = session.cookies["csrftoken"]
     password = (CREDENTIALS / "label-studio" / "admin_password").read_text().strip()
-    answer = session.post(f"{LS_URL}/user/login/", data={"email": "admin@labelstudio.invalid", "password": password,
-                                                          "csrfmiddlewaretoken": token},
+    login = {"email": "admin@labelstudio.invalid", "password": password, "csrfmiddlewaretoken": token}
+    answer = session.post(f"{LS_URL}/user/login/", data=login,
                           headers={"Referer": f"{LS_URL}/user/login/"}, allow_redirects=False, timeout=30)
     if answer.status_code != 302 or "sessionid" not in session.cookies:
         raise SystemExit(f"[backup] FAILED: Label Studio login: {answer.status_code}")

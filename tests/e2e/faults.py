@@ -799,7 +799,7 @@ def leaks(inventory: Path, containers: Sequence[str], log_dir: Path, converge: O
 # --- command line --------------------------------------------------------------------------
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("part", choices=("bad-input", "interrupted", "leaks", "all"))
     parser.add_argument("--inventory", type=Path, default=ROOT / "inventories" / "lab")
     parser.add_argument("--hosts", nargs="+", default=["mlstack-lab-host1"], help="the hosts' container names")

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shlex
 import subprocess
 import sys
@@ -57,7 +56,6 @@ CONTROLLER = "mlstack-lab-controller"
 CONTROLLER_ADDRESS = "10.213.1.10"
 AIRGAP_NETWORK = "mlstack-lab-airgap"
 AIRGAP_SINK = "10.213.1.254"
-RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
 def log(message: str) -> None:
@@ -90,18 +88,9 @@ def run(command: list[str], *, log_file: Path | None = None, check: bool = True,
     return elapsed, output
 
 
-def recap(output: str) -> dict[str, dict[str, int]]:
-    return {m.group(1): {"ok": int(m.group(2)), "changed": int(m.group(3)),
-                         "unreachable": int(m.group(4)), "failed": int(m.group(5))}
-            for m in RECAP.finditer(output)}
-
-
-def ansible_env() -> dict[str, str]:
-    return dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
-                ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-                ANSIBLE_HOME=str(ROOT / ".ansible"),
-                ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".ansible" / "collections"),
-                PATH=f"{BIN}:{os.environ.get('PATH', '')}")
+# The same recap parser and Ansible environment as the faults it runs (one definition).
+recap = faults.recap
+ansible_env = faults.ansible_env
 
 
 def require_idempotent(name: str, counts: dict[str, dict[str, int]]) -> None:
@@ -193,8 +182,8 @@ def converge_with_faults(figures: dict, logs: Path) -> None:
     log("site.yml over SSH, cut off: SIGKILL at a seeded task, then a run with a dockerd restart on "
         f"{HOSTS[0]}, then changed=0 and verify.yml (logs {logs})")
     result = faults.interrupted(INVENTORY, HOSTS, logs, seed=seed, kills=1, verbosity="-vvv")
-    figures["faults"] = {key: result[key] for key in ("seed", "kill_points", "dockerd_restart_at", "runs",
-                                                        "leftovers", "problems")}
+    kept = ("seed", "kill_points", "dockerd_restart_at", "runs", "leftovers", "problems")
+    figures["faults"] = {key: result[key] for key in kept}
     if not result["ok"]:
         raise SystemExit("[e2e] FAILED: the cut-off converge: " + "; ".join(result["problems"]))
     runs = {r["label"]: r for r in result["runs"]}
@@ -206,8 +195,8 @@ def converge_with_faults(figures: dict, logs: Path) -> None:
     figures["health"] = health(logs / "health-report.json")
     log("leak scan of the -vvv logs (credentials and the hosts' owner-only files)")
     found = faults.leaks(INVENTORY, HOSTS, logs, converge=False)
-    figures["leaks"] = {key: found[key] for key in ("logs", "bytes_scanned", "credential_values",
-                                                    "host_secret_tokens", "patterns", "hits", "tasks_with_hits")}
+    kept = ("logs", "bytes_scanned", "credential_values", "host_secret_tokens", "patterns", "hits", "tasks_with_hits")
+    figures["leaks"] = {key: found[key] for key in kept}
     if not found["ok"]:
         raise SystemExit(f"[e2e] FAILED: {found['hits']} secret(s) in the logs, tasks: {found['tasks_with_hits']}")
     log(f"leaks: 0 hits for {found['patterns']} patterns in {found['logs']} logs ({found['bytes_scanned']} bytes)")

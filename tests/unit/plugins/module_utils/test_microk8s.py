@@ -45,6 +45,7 @@ def offline_blockers(*args):
 def plan_removals(*args):
     return _microk8s.plan_removals(*args)
 
+
 STATUS_HA = """microk8s:
   running: True
 high-availability:
