@@ -15,8 +15,8 @@ description:
     C(FAILED - RETRYING) line for every failed try and then fail with the probed module's own
     message. This module is one task; it prints nothing while it waits and, on a timeout, fails
     with one line that says what it waited for, how long, how many tries and what the last
-    try got, for example
-    C(Label Studio's API at http://10.0.0.5:8080/health/: not ready after 600 s (121 tries; last: HTTP 502)).
+    try got.
+  - "For example: C(Label Studio's API at http://10.0.0.5:8080/health/: not ready after 600 s (121 tries; last: HTTP 502))."
   - The probe is tried at once, then every O(interval) seconds, and a last time at the
     deadline. A try that hangs is cut off at O(request_timeout) (HTTP, TCP) or
     O(command_timeout) (commands), and never later than the deadline.
@@ -66,7 +66,7 @@ options:
   headers:
     description:
       - HTTP headers of the probe (with O(url)). Their values are treated as secrets
-        (C(PRIVATE-TOKEN), C(Authorization)): they are masked wherever they would appear in
+        (C(PRIVATE-TOKEN), C(Authorization)); they are masked wherever they would appear in
         the result.
     type: dict
   validate_certs:
@@ -187,7 +187,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 msg:
-  description: One line, for a person: what was waited for, whether it became ready, after how long and how many tries, and the last answer.
+  description: One line for a person, saying what was waited for, whether it became ready, after how long and how many tries, and the last answer.
   returned: always
   type: str
   sample: "the registry at https://10.0.0.5:5000/v2/: ready after 3.2 s (4 tries; HTTP 401)"
