@@ -33,7 +33,7 @@ SWITCHES: Dict[str, List[str]] = {
     "label_studio": ["label_studio_install"],
     "gitlab": [],
     "nautilus": [],
-    "gitlab_runner": ["gitlab_runner_install"],
+    "gitlab_runner": ["gitlab_runner_install", "gitlab_runner_server", "gitlab_runner_nautilus_pin"],
     "microk8s_gpu": ["microk8s_gpu_nvidia"],
     "determined": ["determined_enabled", "determined_db_mode"],
     "seldon": ["seldon_enabled", "seldon_prepackaged_servers", "seldon_explainers_enabled"],
@@ -235,14 +235,21 @@ def _nautilus(host: HostView) -> List[tuple]:
 
 def _gitlab_runner(host: HostView) -> List[tuple]:
     install = host.get("gitlab_runner_install")
+    # A runner of Nautilus (GitLab 12.7 inside) in container mode runs gitlab-runner v12.7.1
+    # and its helper (roles/gitlab_runner/vars/main.yml, _gitlab_runner_nautilus_pinned):
+    # the helper must be the runner's own revision, so package mode (the 18.x deb) keeps the
+    # current helper.
+    pinned = (install == "container" and host.get("gitlab_runner_server") == "nautilus"
+              and _truthy(host.get("gitlab_runner_nautilus_pin")))
+    suffix = "_nautilus" if pinned else ""
     if install == "container":
-        needs = [("image", "gitlab_runner")]
+        needs = [("image", "gitlab_runner" + suffix)]
     elif install == "package":
         needs = [("debs", "gitlab_runner"), ("debs", "apt_repository_tools")]
     else:
         raise ArtifactError("%s: gitlab_runner_install must be container or package, got %r"
                             % (host.name, install))
-    return needs + [("image", "gitlab_runner_helper"), ("image", "gitlab_runner_job")]
+    return needs + [("image", "gitlab_runner_helper" + suffix), ("image", "gitlab_runner_job")]
 
 
 def _microk8s_gpu(host: HostView) -> List[tuple]:

@@ -164,3 +164,19 @@ def test_helm_app_switches_choose_images():
     assert "image/pachyderm_loki" not in lean and "image/pachyderm_console" in lean
     assert "image/seldon_tritonserver" in lean and "image/seldon_sklearnserver" not in lean
     assert "image/seldon_alibiexplainer" not in lean
+
+
+def test_nautilus_runners_in_container_mode_get_the_pinned_runner_and_its_helper():
+    # Issue 17 point 3: GitLab 12.7 inside Nautilus talks to gitlab-runner 12.7.1; the helper is
+    # the runner's own revision, so package mode (the current deb) keeps the current helper.
+    pinned = ids(_artifacts.host_artifacts(MANIFEST, view(["gitlab_runners"], gitlab_runner_server="nautilus")))
+    assert sorted(pinned) == ["image/gitlab_runner_helper_nautilus", "image/gitlab_runner_job",
+                              "image/gitlab_runner_nautilus"]
+    gitlab = ids(_artifacts.host_artifacts(MANIFEST, view(["gitlab_runners"])))
+    assert sorted(gitlab) == ["image/gitlab_runner", "image/gitlab_runner_helper", "image/gitlab_runner_job"]
+    unpinned = ids(_artifacts.host_artifacts(MANIFEST, view(["gitlab_runners"], gitlab_runner_server="nautilus",
+                                                            gitlab_runner_nautilus_pin=False)))
+    assert unpinned == gitlab
+    package = ids(_artifacts.host_artifacts(MANIFEST, view(["gitlab_runners"], gitlab_runner_server="nautilus",
+                                                           gitlab_runner_install="package")))
+    assert "image/gitlab_runner_helper" in package and "image/gitlab_runner_nautilus" not in package
