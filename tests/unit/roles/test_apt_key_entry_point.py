@@ -1,0 +1,78 @@
+# Copyright: mlstack.platform developers
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""Role common's entry point apt_key through ansible-playbook on the controller (as the
+bundle role runs it): a key gpg made, served as a file:// URL, accepted with its
+fingerprint, refused with another one (naming the URL and what it served), and check mode
+on a fresh keyring directory reports the download without failing."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+pytestmark = pytest.mark.skipif(shutil.which("gpg") is None, reason="gpg makes the test key")
+
+
+@pytest.fixture(scope="module")
+def key(tmp_path_factory):
+    home = tmp_path_factory.mktemp("gnupg")
+    home.chmod(0o700)
+    base = ["gpg", "--homedir", str(home), "--batch", "--pinentry-mode", "loopback", "--passphrase", ""]
+    subprocess.run(base + ["--quick-generate-key", "repo <repo@example.invalid>", "ed25519", "sign", "never"],
+                   check=True, capture_output=True)
+    listing = subprocess.run(base + ["--with-colons", "--list-keys"], check=True, capture_output=True, text=True).stdout
+    fingerprint = [line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:")][0]
+    path = tmp_path_factory.mktemp("served") / "repo.asc"
+    path.write_bytes(subprocess.run(base + ["--armor", "--export", fingerprint], check=True, capture_output=True).stdout)
+    return path, fingerprint
+
+
+def run(tmp_path: pathlib.Path, url: str, fingerprint: str, *args: str) -> subprocess.CompletedProcess:
+    play = [{
+        "name": "The apt_key entry point", "hosts": "localhost", "gather_facts": False,
+        "tasks": [{"name": "Check the key", "ansible.builtin.include_role": {
+            "name": "mlstack.platform.common", "tasks_from": "apt_key"},
+            "vars": {"common_apt_key_name": "test repository", "common_apt_key_url": url,
+                     "common_apt_key_dest": str(tmp_path / "keyrings" / "repo.asc"),
+                     "common_apt_key_fingerprint": fingerprint}}],
+    }]
+    (tmp_path / "keyrings").mkdir(exist_ok=True)
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(yaml.safe_dump(play))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".ansible/collections"))
+    bindir = pathlib.Path(sys.executable).parent
+    return subprocess.run([str(bindir / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+                           "-e", f"ansible_python_interpreter={sys.executable}", str(playbook), *args],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_the_manifest_fingerprint_is_accepted(tmp_path, key):
+    path, fingerprint = key
+    result = run(tmp_path, path.as_uri(), fingerprint.lower())
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert (tmp_path / "keyrings" / "repo.asc").read_bytes() == path.read_bytes()
+
+
+def test_another_fingerprint_is_refused_naming_the_url_and_what_it_served(tmp_path, key):
+    path, fingerprint = key
+    wanted = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
+    result = run(tmp_path, path.as_uri(), wanted)
+    assert result.returncode != 0
+    out = " ".join(result.stdout.split())
+    assert f"{path.as_uri()} served a key with fingerprint(s) {fingerprint}, not the manifest's {wanted}" in out
+
+
+def test_check_mode_on_a_fresh_keyring_reports_the_download(tmp_path, key):
+    path, fingerprint = key
+    result = run(tmp_path, path.as_uri(), "0" * 40, "--check")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "changed=1" in result.stdout
+    assert not (tmp_path / "keyrings" / "repo.asc").exists()
