@@ -7,16 +7,14 @@ on a fresh keyring directory reports the download without failing."""
 
 from __future__ import annotations
 
-import os
 import pathlib
 import shutil
 import subprocess
-import sys
 
 import pytest
-import yaml
 
-ROOT = pathlib.Path(__file__).resolve().parents[3]
+from local_play import run_entry_point
+
 pytestmark = pytest.mark.skipif(shutil.which("gpg") is None, reason="gpg makes the test key")
 
 
@@ -34,24 +32,11 @@ def key(tmp_path_factory):
     return path, fingerprint
 
 
-def run(tmp_path: pathlib.Path, url: str, fingerprint: str, *args: str) -> subprocess.CompletedProcess:
-    play = [{
-        "name": "The apt_key entry point", "hosts": "localhost", "gather_facts": False,
-        "tasks": [{"name": "Check the key", "ansible.builtin.include_role": {
-            "name": "mlstack.platform.common", "tasks_from": "apt_key"},
-            "vars": {"common_apt_key_name": "test repository", "common_apt_key_url": url,
-                     "common_apt_key_dest": str(tmp_path / "keyrings" / "repo.asc"),
-                     "common_apt_key_fingerprint": fingerprint}}],
-    }]
+def run(tmp_path: pathlib.Path, url: str, fingerprint: str, *args: str):
     (tmp_path / "keyrings").mkdir(exist_ok=True)
-    playbook = tmp_path / "play.yml"
-    playbook.write_text(yaml.safe_dump(play))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".ansible/collections"))
-    bindir = pathlib.Path(sys.executable).parent
-    return subprocess.run([str(bindir / "ansible-playbook"), "-i", "localhost,", "-c", "local",
-                           "-e", f"ansible_python_interpreter={sys.executable}", str(playbook), *args],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    return run_entry_point(tmp_path, "common", "apt_key", {
+        "common_apt_key_name": "test repository", "common_apt_key_url": url,
+        "common_apt_key_dest": str(tmp_path / "keyrings" / "repo.asc"), "common_apt_key_fingerprint": fingerprint}, *args)
 
 
 def test_the_manifest_fingerprint_is_accepted(tmp_path, key):
@@ -74,5 +59,5 @@ def test_check_mode_on_a_fresh_keyring_reports_the_download(tmp_path, key):
     path, fingerprint = key
     result = run(tmp_path, path.as_uri(), "0" * 40, "--check")
     assert result.returncode == 0, result.stdout[-3000:]
-    assert "changed=1" in result.stdout
+    assert result.recap["changed"] == 1
     assert not (tmp_path / "keyrings" / "repo.asc").exists()
