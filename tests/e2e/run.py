@@ -152,6 +152,19 @@ def tier_multi(args: argparse.Namespace) -> dict:
     log(f"bundle for inventories/lab_multi in {BUNDLE} (playbooks/bundle.yml)")
     figures["bundle_s"] = make_bundle([], logs / "bundle.log")
     playbook = [str(BIN / "ansible-playbook"), "-i", str(INVENTORY / "hosts.yml")]
+    import checkmode  # noqa: E402  (tests/e2e/checkmode.py, beside this file)
+
+    def check_mode(state: str) -> dict:
+        log(f"site.yml --check --diff on the {state} hosts (tests/e2e/checkmode.py, log {logs}/check-{state}.log)")
+        result = getattr(checkmode, state)(INVENTORY, HOSTS, logs / f"check-{state}.log")
+        if not result["ok"]:
+            raise SystemExit(f"[e2e] FAILED: check mode on the {state} site: " + "; ".join(result["problems"]))
+        log(f"check mode ({state}): {result['plays_reached']} of {result['plays']} plays, failed=0, "
+            f"changed={result['changed']}, {result['seconds']} s")
+        return {key: result[key] for key in ("seconds", "plays", "plays_reached", "changed")} | {
+            "not_simulated": {host: len(notes) for host, notes in result["not_simulated"].items()}}
+
+    figures["check_fresh"] = check_mode("fresh")
     if args.faults:
         converge_with_faults(figures, logs / "faults")
     else:
@@ -168,6 +181,8 @@ def tier_multi(args: argparse.Namespace) -> dict:
         require_idempotent("multi", recap(out))
         figures["second_changed"] = 0
     figures["ratio"] = round(figures["second_s"] / figures["first_s"], 3)
+    figures["check_converged"] = check_mode("converged")
+    figures["check_converged_ratio"] = round(figures["check_converged"]["seconds"] / figures["second_s"], 3)
     if args.down:
         run([str(LAB), "multi-down"])
     return figures
