@@ -67,7 +67,7 @@ def shorten(text: str, limit: int = 200) -> str:
 
 
 def describe_error(exc: BaseException) -> str:
-    """``connection refused`` rather than ``<urlopen error [Errno 111] Connection refused>``."""
+    """``connection refused`` rather than the whole text of a URLError or an OSError."""
     reason = getattr(exc, "reason", None)
     if isinstance(reason, BaseException):
         exc = reason

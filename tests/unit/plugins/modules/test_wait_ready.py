@@ -171,7 +171,7 @@ def test_url_unix_socket(capsys, tmp_path):
     listener.listen(1)
 
     def answer_once() -> None:
-        conn, _ = listener.accept()
+        conn, _address = listener.accept()
         with conn:
             conn.recv(65536)
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK")
