@@ -297,6 +297,24 @@ def test_tags_preflight_lists_only_the_check_in_backup_and_restore():
             "Preflight (every host's inputs, before anything changes)"], playbook
 
 
+@pytest.mark.parametrize("playbook, args", [("backup.yml", ["--tags", "preflight"]),
+                                            ("restore.yml", ["--tags", "preflight"]),
+                                            ("docker_hosts.yml", ["--tags", "preflight", "--skip-tags", "docker"])])
+def test_the_check_alone_touches_no_host(playbook, args):
+    # single_node's host is a documentation address nobody answers on: a gathering or any
+    # task on it would show as unreachable. The plays after the preflight gather facts
+    # (gather_facts: true); their tags keep that gathering out (a tagged play's gathering
+    # has the play's tags, lib/ansible/executor/play_iterator.py).
+    result = run(ROOT / "inventories/single_node/hosts.yml", [playbook], *args,
+                 env=dict(ansible_env(), ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    report = json_report(result)
+    assert report["stats"]["ml1"]["unreachable"] == 0
+    assert [play["play"]["name"] for play in report["plays"] if any(t["hosts"] for t in play["tasks"])] == [
+        "Preflight (every host's inputs, before anything changes)"]
+    assert PREFLIGHT_TASK in [task["task"]["name"] for task in report["plays"][0]["tasks"]]
+
+
 def test_tags_reach_the_tasks_of_an_included_role(tmp_path):
     # A real run, on the controller only: --tags bundle_verify on the air-gapped example
     # with a bundle that is not one. The play's tag must reach the tasks of the role that
