@@ -45,10 +45,10 @@ PLAY [Docker hosts] ************************************************************
 TASK [mlstack.platform.docker_host : Report what check mode cannot simulate] ***
 Wednesday 02 December 2026  06:24:10 +0000 (0:00:00.051)       0:00:37.125 ****
 ok: [m2] => {
-    "msg": "Check mode: apt does not know runc, docker.io yet (its lists are empty or a source is still to be added), so the installation of docker.io, runc is not simulated."
+    "msg": "Check mode: apt does not know runc, docker.io yet (its lists are empty), so the installation of docker.io, runc is not simulated."
 }
 ok: [m1] => {
-    "msg": "Check mode: apt does not know runc, docker.io yet (its lists are empty or a source is still to be added), so the installation of docker.io, runc is not simulated."
+    "msg": "Check mode: apt does not know runc, docker.io yet (its lists are empty), so the installation of docker.io, runc is not simulated."
 }
 
 TASK [mlstack.platform.docker_host : Print the engine's version] ***************
@@ -80,7 +80,7 @@ def test_plays_run_reads_every_play_header_in_order():
 
 
 def test_missing_plays_are_those_after_the_run_ended():
-    ran = checkmode.plays_run(OUTPUT.split("PLAY [S3 object storage]")[0])
+    ran = checkmode.plays_run(OUTPUT.split("PLAY [S3 object storage]", maxsplit=1)[0])
     assert checkmode.missing_plays(LISTED, ran) == ["S3 object storage", "MLReef Nautilus"]
     assert checkmode.missing_plays(LISTED, LISTED) == []
 
@@ -124,7 +124,7 @@ def test_a_clean_converged_run_passes():
 
 
 def test_a_failed_host_a_missing_host_and_an_early_end_are_problems():
-    cut = OUTPUT.split("PLAY [S3 object storage]")[0] + (
+    cut = OUTPUT.split("PLAY [S3 object storage]", maxsplit=1)[0] + (
         "PLAY RECAP ***\n"
         "m1                         : ok=75   changed=5    unreachable=0    failed=1    skipped=24\n")
     result = checkmode.evaluate(cut, 2, LISTED, ["m1", "m2"], converged=False)
