@@ -121,12 +121,12 @@ def _entry(manifest: t.Mapping[str, t.Any], bundle: str, name: str) -> t.Dict[st
             or not isinstance(record.get("sha256"), str) or len(record["sha256"]) != 64:
         raise BundleFilesError("%s/MANIFEST.json records no size and sha256 for %s: %s" % (bundle, name, REMAKE))
     src = os.path.join(bundle, *name.split("/"))
-    try:
-        size = os.stat(src).st_size if os.path.isfile(src) and not os.path.islink(src) else None
-    except OSError:
-        size = None
-    if size != record["size"]:
-        state = "missing" if size is None else "%d bytes, not the %d MANIFEST.json records" % (size, record["size"])
+    state = ""
+    if not os.path.isfile(src) or os.path.islink(src):
+        state = "missing"
+    elif os.stat(src).st_size != record["size"]:
+        state = "%d bytes, not the %d MANIFEST.json records" % (os.stat(src).st_size, record["size"])
+    if state:
         raise BundleFilesError("%s is %s: the bundle is damaged (playbooks/bundle_verify.yml names every such file)"
                                % (src, state))
     return {"path": name, "src": src, "size": record["size"], "sha256": record["sha256"].lower()}
