@@ -22,7 +22,6 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 INVENTORIES = sorted(p.name for p in (ROOT / "inventories").iterdir() if (p / "hosts.yml").is_file())
 CHECK_TASK = "Check this host's variables against every role it will run"
 STOP_TASK = "Stop the run on bad input, with every problem of every host at once"
-PREFLIGHT_ONLY = ["--tags", "preflight", "--skip-tags", "always"]
 
 
 def playbook(inventory: pathlib.Path, *args: str, name: str = "site.yml") -> tuple[int, dict, str]:
@@ -99,7 +98,7 @@ def controller_paths(tmp_path: pathlib.Path) -> list[str]:
 @pytest.mark.parametrize("inventory", INVENTORIES)
 def test_every_example_inventory_passes_the_preflight(inventory, tmp_path):
     path = ROOT / "inventories" / inventory
-    rc, report, stderr = playbook(path, *PREFLIGHT_ONLY, *controller_paths(tmp_path))
+    rc, report, stderr = playbook(path, *controller_paths(tmp_path), name="preflight.yml")
     assert rc == 0, json.dumps(report)[-3000:] + stderr[-2000:]
     checked = task_results(report, CHECK_TASK)
     assert set(checked) == inventory_hosts(path)
@@ -136,7 +135,7 @@ def test_the_typo_that_emptied_postgres_databases_is_named_twice(tmp_path):
     # The incident of issue 15: the list renamed by a typo; the role would have written
     # pg_hba.conf without the consumers' rules.
     copy = broken_copy(tmp_path, "lab", lambda text: text.replace("\npostgres_databases:", "\npostgress_databases:"))
-    rc, report, stderr = playbook(copy, *PREFLIGHT_ONLY)
+    rc, report, stderr = playbook(copy, name="preflight.yml")
     assert rc != 0
     assert failure_lines(report) == [
         "mlstack-lab-host1: postgres_databases: lists no database labelstudio (owner labelstudio), "
@@ -147,7 +146,7 @@ def test_the_typo_that_emptied_postgres_databases_is_named_twice(tmp_path):
 
 def test_undeclared_variables_only_warn_when_asked(tmp_path):
     copy = broken_copy(tmp_path, "lab", lambda text: text + "postgress_databases: []\nmlstack_preflight_undeclared: warn\n")
-    rc, report, stderr = playbook(copy, *PREFLIGHT_ONLY)
+    rc, report, stderr = playbook(copy, name="preflight.yml")
     assert rc == 0, json.dumps(report)[-3000:]
     result = task_results(report, CHECK_TASK)["mlstack-lab-host1"]
     assert result["errors"] == []
@@ -160,7 +159,7 @@ def test_a_secret_from_a_vault_variable_is_neither_templated_nor_shown(tmp_path)
                        .replace("  - name: labelstudio\n", "  - name: labelstudio\n    password: \"{{ vault_labelstudio_db }}\"\n")
                        + "label_studio_db_password: \"{{ vault_labelstudio_db }}\"\nvault_labelstudio_db: Sw0rdfish-1\n"
                        + "minio_engine_x: 1\n")
-    rc, report, stderr = playbook(copy, *PREFLIGHT_ONLY)
+    rc, report, stderr = playbook(copy, name="preflight.yml")
     assert rc != 0
     assert failure_lines(report) == [
         "mlstack-lab-host1: minio_engine_x: not declared by any role; did you mean minio_engine?"]
@@ -173,7 +172,7 @@ def test_a_secret_from_a_vault_variable_is_neither_templated_nor_shown(tmp_path)
 def test_site_variables_that_playbooks_read_are_declared(tmp_path):
     # verify.yml's report path is a site variable (docs/operations.md), not a typo.
     copy = broken_copy(tmp_path, "lab", lambda text: text + "mlstack_health_report: /srv/site/health.json\n")
-    rc, report, stderr = playbook(copy, *PREFLIGHT_ONLY)
+    rc, report, stderr = playbook(copy, name="preflight.yml")
     assert rc == 0, json.dumps(report)[-3000:]
     assert task_results(report, CHECK_TASK)["mlstack-lab-host1"]["undeclared"] == []
 
