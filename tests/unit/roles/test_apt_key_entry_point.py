@@ -29,6 +29,7 @@ def key(tmp_path_factory):
     fingerprint = [line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:")][0]
     path = tmp_path_factory.mktemp("served") / "repo.asc"
     path.write_bytes(subprocess.run(base + ["--armor", "--export", fingerprint], check=True, capture_output=True).stdout)
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=False, capture_output=True)
     return path, fingerprint
 
 

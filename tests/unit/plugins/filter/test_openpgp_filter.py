@@ -40,6 +40,7 @@ def keys(tmp_path_factory):
                       "armored": gpg(home, "--armor", "--export", primary),
                       "binary": gpg(home, "--export", primary),
                       "secret": gpg(home, "--armor", "--export-secret-keys", primary)}
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=False, capture_output=True)
     return made
 
 
