@@ -50,6 +50,8 @@ def test_check_mode_on_the_converged_host_changes_nothing() -> None:
         ('{"label_studio_wheelhouse_dir": "/nonexistent/wheelhouse"}', "label_studio_wheelhouse_dir"),
         ('{"label_studio_s3_endpoint_url": "minio:9000"}', "label_studio_s3_endpoint_url"),
         ('{"label_studio_projects": [{"description": "no title"}]}', "label_studio_projects"),
+        ('{"label_studio_uwsgi_processes": 0}', "label_studio_uwsgi_processes"),
+        ('{"label_studio_server": "gunicorn"}', "label_studio_server"),
     ],
 )
 def test_wrong_input_fails_naming_the_variable_and_changes_nothing(app: Host, extra_vars: str, named: str) -> None:
