@@ -46,9 +46,11 @@ import os
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import typing as t
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -350,17 +352,22 @@ def start_jobs(jobs: t.Sequence[tuple[str, dict[str, t.Any]]]) -> list[dict[str,
     """Run each (host, job) at the same time inside its lab host; their JSON results."""
     procs = []
     for host, job in jobs:
+        errors = tempfile.TemporaryFile(mode="w+")
         proc = subprocess.Popen([DOCKER, "exec", "-i", host, "python3", CLIENT_SCRIPT, "client"],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True)
         assert proc.stdin is not None
         proc.stdin.write(json.dumps(job))
         proc.stdin.close()
-        procs.append((host, proc))
+        procs.append((host, proc, errors))
     results = []
-    for host, proc in procs:
-        out, err = proc.communicate()
+    for host, proc, errors in procs:
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        proc.wait()
+        errors.seek(0)
         if proc.returncode != 0:
-            raise RuntimeError(f"client on {host} failed: {err.strip()[-1500:]}")
+            raise RuntimeError(f"client on {host} failed: {errors.read().strip()[-1500:]}")
+        errors.close()
         results.append(json.loads(out))
     return results
 
@@ -399,11 +406,24 @@ class LabelStudioSession:
             raise RuntimeError(f"Label Studio refused the login of {email}")
 
 
+def personal_access_token(session: LabelStudioSession) -> str:
+    """A new personal access token; Label Studio keeps one per user, so an earlier one is revoked
+    first (its list shows tokens truncated, which is what the blacklist endpoint takes)."""
+    try:
+        return session.call("POST", "/api/token/", {})["token"]
+    except urllib.error.HTTPError as error:
+        if error.code != 409:
+            raise
+    for token in session.call("GET", "/api/token/"):
+        session.call("POST", "/api/token/blacklist/", {"refresh": token["token"]})
+    return session.call("POST", "/api/token/", {})["token"]
+
+
 def ls_prepare(base_url: str, email: str, password: str, tasks: int = 100) -> tuple[str, int]:
     """A personal access token and the id of the benchmark's project (made with its tasks once)."""
     session = LabelStudioSession(base_url)
     session.login(email, password)
-    refresh = session.call("POST", "/api/token/", {})["token"]
+    refresh = personal_access_token(session)
     title = "Load benchmark"
     found = session.call("GET", "/api/projects/?page_size=100&title=" + urllib.parse.quote(title))["results"]
     project = next((p for p in found if p["title"] == title), None)
@@ -412,7 +432,7 @@ def ls_prepare(base_url: str, email: str, password: str, tasks: int = 100) -> tu
             "title": title,
             "label_config": '<View><Text name="text" value="$text"/><Choices name="c" toName="text">'
                             '<Choice value="a"/><Choice value="b"/></Choices></View>'})
-    if project.get("task_number", 0) < tasks:
+    if (project.get("task_number") or 0) < tasks:
         session.call("POST", f"/api/projects/{project['id']}/import",
                      [{"text": f"benchmark task {i}"} for i in range(tasks)])
     return refresh, int(project["id"])
@@ -431,6 +451,15 @@ def bench_label_studio(args: argparse.Namespace, site: str) -> list[dict[str, t.
             start_devserver(site, port)
         try:
             refresh, project = ls_prepare(base_url, email, password)
+            # Each uWSGI worker (and the development server's one process) imports the views on
+            # its first requests: warm every worker up before the figures count.
+            if args.warmup > 0:
+                log(f"Label Studio, {label}: warming up for {args.warmup} s")
+                start_jobs([(args.ls_client, {
+                    "kind": "ls", "base_url": base_url, "refresh": refresh, "clients": max(args.clients),
+                    "seconds": args.warmup, "timeout": 120, "requests": [
+                        {"url": f"{base_url}/api/projects/?page_size=10"},
+                        {"url": f"{base_url}/api/tasks/?project={project}&page_size=25"}]})])
             for clients in args.clients:
                 job = {"kind": "ls", "base_url": base_url, "refresh": refresh, "clients": clients,
                        "seconds": args.seconds, "timeout": 120, "requests": [
@@ -589,6 +618,7 @@ def parse_args(argv: t.Sequence[str]) -> argparse.Namespace:
     run.add_argument("--seconds", type=float, default=30)
     run.add_argument("--clients", type=int, nargs="+", default=[10, 50])
     run.add_argument("--ls-client", default="mlstack-lab-host2")
+    run.add_argument("--warmup", type=float, default=15, help="seconds of unmeasured load on each server first")
     run.add_argument("--no-devserver", action="store_true", help="skip the development server's figures")
     run.add_argument("--registry-clients", type=int, default=8, help="client threads on each client host")
     run.add_argument("--registry-clients-hosts", nargs="+",
