@@ -245,7 +245,7 @@ def s3_load(job: dict[str, t.Any]) -> dict[str, t.Any]:
         conn = _connection(job["endpoint"], None, 600)
         written: dict[str, str] = {}
         try:
-            blobs = [os.urandom(size) for _ in range(int(job["objects"]))]
+            blobs = [os.urandom(size) for _number in range(int(job["objects"]))]
             barrier.wait()
             with lock:
                 marks["put_start"].append(time.monotonic())
@@ -299,7 +299,7 @@ def s3_load(job: dict[str, t.Any]) -> dict[str, t.Any]:
         thread.start()
     for thread in threads:
         thread.join()
-    return {"marks": {name: values for name, values in marks.items()}, "bytes": moved, "errors": dict(errors)}
+    return {"marks": dict(marks.items()), "bytes": moved, "errors": dict(errors)}
 
 
 def run_client(job: dict[str, t.Any]) -> dict[str, t.Any]:
@@ -609,7 +609,7 @@ def main_run(args: argparse.Namespace) -> int:
 
 
 def parse_args(argv: t.Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("client", help="inside a lab host: run the JSON job on stdin")
     run = sub.add_parser("run", help="the benchmark against the lab site on mlstack-lab-host1")

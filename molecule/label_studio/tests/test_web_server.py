@@ -61,8 +61,8 @@ def test_workers_and_threads_are_the_inventorys(app: Host) -> None:
     log = app.check_output("journalctl -u label-studio -o cat --no-pager _PID=%s", pid)
     spawned = set(re.findall(r"spawned uWSGI worker \d+ \(pid: (\d+), cores: (\d+)\)", log))
     assert len(spawned) == int(wanted["label_studio_uwsgi_processes"]), log[-2000:]
-    assert {worker for worker, _ in spawned} <= set(children)
-    assert {cores for _, cores in spawned} == {str(wanted["label_studio_uwsgi_threads"])}
+    assert {worker for worker, _cores in spawned} <= set(children)
+    assert {cores for _worker, cores in spawned} == {str(wanted["label_studio_uwsgi_threads"])}
     # The settings file holds no secret and is the only file the service reads outside the env file.
     assert app.file(UWSGI_INI).mode == 0o644 and "PASSWORD" not in app.file(UWSGI_INI).content_string
 
