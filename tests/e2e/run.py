@@ -16,8 +16,8 @@
                   (inventories/lab, mlstack-lab-host1): every wrong inventory stops in the
                   preflight with its line(s) and leaves the host as it was
 
-In the multi tier the first converge is cut off: SIGKILL of ansible-playbook at a task drawn
-with a printed seed (MLSTACK_FAULTS_SEED to repeat one), then a run during which dockerd is
+In the multi tier the first converge is cut off: SIGKILL of ansible-playbook at three tasks drawn
+with a printed seed (MLSTACK_FAULTS_SEED to repeat them), each in its own run, then a run during which dockerd is
 restarted on m1; the run after must report changed=0 and verify.yml must be green; then every
 log of those -vvv runs is searched for every secret of the credentials directory and of the
 hosts' owner-only files (faults.leaks). --no-faults converges without the faults.
@@ -189,14 +189,14 @@ def tier_multi(args: argparse.Namespace) -> dict:
 
 
 def converge_with_faults(figures: dict, logs: Path) -> None:
-    """The multi tier's converge, cut off (tests/e2e/faults.py interrupted: one SIGKILL, a
+    """The multi tier's converge, cut off (tests/e2e/faults.py interrupted: three SIGKILLs, a
     dockerd restart on m1, then changed=0 and verify.yml green), and the leak scan of its
-    -vvv logs. first_s is then the time of the runs that converged the site (the killed one
+    -vvv logs. first_s is then the time of the runs that converged the site (the killed ones
     and the one that finished it), second_s that of the changed=0 run."""
     seed = int(os.environ["MLSTACK_FAULTS_SEED"]) if os.environ.get("MLSTACK_FAULTS_SEED") else None
-    log("site.yml over SSH, cut off: SIGKILL at a seeded task, then a run with a dockerd restart on "
+    log("site.yml over SSH, cut off: SIGKILL at three seeded tasks, then a run with a dockerd restart on "
         f"{HOSTS[0]}, then changed=0 and verify.yml (logs {logs})")
-    result = faults.interrupted(INVENTORY, HOSTS, logs, seed=seed, kills=1, verbosity="-vvv")
+    result = faults.interrupted(INVENTORY, HOSTS, logs, seed=seed, kills=3, verbosity="-vvv")
     kept = ("seed", "kill_points", "dockerd_restart_at", "runs", "leftovers", "problems")
     figures["faults"] = {key: result[key] for key in kept}
     if not result["ok"]:
