@@ -28,7 +28,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help venv collection-link lab lab-down lint yamllint ansible-lint sanity unit \
-        integration bundle-test e2e molecule molecule-and-e2e test test-quick demo demo-multi demo-airgap demo-down build build-check bench-image-import bench-site bench-e2e bench-bundle ee clean $(addprefix molecule-,$(SCENARIOS))
+        integration bundle-test e2e molecule molecule-and-e2e test test-quick demo demo-multi demo-airgap demo-down build build-check bench-image-import bench-site bench-e2e bench-load bench-bundle ee clean $(addprefix molecule-,$(SCENARIOS))
 
 help:
 	@echo "make demo | demo-multi | demo-airgap | test | test-quick | e2e | lab | lab-down | build | molecule-<scenario>"
@@ -107,6 +107,12 @@ bench-site: venv lab collection-link
 # Figures: the end-to-end tiers side by side (lab_multi over SSH and air-gapped; removes the hosts after).
 bench-e2e: venv lab collection-link
 	$(BIN)/python benchmarks/site_converge.py --e2e
+
+# Figures: Label Studio, the registry and S3 under load from lab hosts 2..4 against host1
+# (hosts 1..4 up and host1 converged as make demo does; benchmarks/load.py says how).
+bench-load: venv lab collection-link
+	@mkdir -p .cache/bench
+	$(BIN)/python benchmarks/load.py run --json .cache/bench/load.json
 
 # Figures: bundle size vs unique contents and vs one docker save per image, re-run, delta, verify.
 bench-bundle: venv lab collection-link
