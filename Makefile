@@ -90,7 +90,8 @@ e2e: venv lab collection-link
 	$(BIN)/python tests/e2e/run.py all --down
 
 # The molecule scenarios and the end-to-end tiers share one pool of MOLECULE_JOBS jobs
-# (tests/molecule_all.sh --with-e2e): two heavy jobs at a time on these 2-core machines.
+# (tests/molecule_all.sh --with-e2e): two heavy jobs at a time on these 2-core machines;
+# the execution-environment build (make ee) is one job of that pool too.
 molecule-and-e2e: venv lab collection-link
 	MOLECULE_JOBS=$(MOLECULE_JOBS) BIN=$(BIN) tests/molecule_all.sh --with-e2e
 

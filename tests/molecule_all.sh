@@ -13,6 +13,8 @@
 #              dockerd restart, leak scan), then the air-gapped run; hosts mlstack-lab-m1..m3
 #   bad-input  tests/e2e/run.py bad-input --down: the bad-input table on the demo host
 #              mlstack-lab-host1
+#   ee         tests/ee/build.sh: the execution environment built with ansible-builder from
+#              the lab's Debian image, then ansible-doc and a syntax check of site.yml in it
 # Each uses its own hosts, networks and addresses.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,7 +39,7 @@ else
   # that the slow ones do not end up alone at the end.
   names=()
   for f in molecule/*/molecule.yml; do names+=("$(basename "$(dirname "$f")")"); done
-  [ -z "$WITH_E2E" ] || names+=(e2e bad-input)
+  [ -z "$WITH_E2E" ] || names+=(e2e bad-input ee)
   mapfile -t scenarios < <(
     for s in "${names[@]}"; do
       d=$(cat "$LOGS/$s.seconds" 2>/dev/null \
@@ -49,7 +51,7 @@ fi
 
 # What a job is called in the output: a molecule scenario, or the end-to-end tiers.
 label() {
-  case "$1" in e2e) echo "e2e tiers" ;; bad-input) echo "bad-input table" ;; *) echo "molecule $1" ;; esac
+  case "$1" in e2e) echo "e2e tiers" ;; bad-input) echo "bad-input table" ;; ee) echo "execution environment" ;; *) echo "molecule $1" ;; esac
 }
 
 run_one() {
@@ -58,6 +60,7 @@ run_one() {
   case "$s" in
     e2e) "$BIN/python" tests/e2e/run.py all --down >"$LOGS/$s.log" 2>&1 ;;
     bad-input) "$BIN/python" tests/e2e/run.py bad-input --down >"$LOGS/$s.log" 2>&1 ;;
+    ee) VENV=$(dirname "$BIN") tests/ee/build.sh >"$LOGS/$s.log" 2>&1 ;;
     *) "$BIN/molecule" test -s "$s" >"$LOGS/$s.log" 2>&1 ;;
   esac
   rc=$?
