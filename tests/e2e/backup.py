@@ -1,29 +1,42 @@
 # Copyright: mlstack.platform developers
 # Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
-"""Backup -> destroy the hosts -> converge new ones -> restore -> read back (issue 15, point 2).
+"""Backup -> new hosts -> restore -> read back (issue 15, point 2).
 
+In `make test` (tests/e2e/run.py all): the two halves run in the two tiers, which already
+converge the site twice on fresh hosts, so no extra converge is paid for:
+- end of the multi tier (online, this machine is the controller): backup_and_refuse() writes
+  the probe data, runs playbooks/backup.yml into STATE/backup-multi/backups, checks the run
+  (modes, `sha256sum -c`), then restore.yml on a copy with one byte changed: refused, naming the
+  file, no host changed, the data as written. state.json beside it holds what was written;
+- airgap tier (fresh hosts on the --internal network, the offline controller): after the
+  offline converge and its changed=0 run, run.py copies the backup run to the controller,
+  runs mlstack.platform.restore there, then readback() compares with what was written and
+  verify.yml runs again (the restored site must still be healthy); the egress sink's
+  0 packets / 0 DNS queries cover the restore and the read-back.
+
+Alone, on the lab_multi hosts of this machine (online):
   .venv/bin/python tests/e2e/backup.py            on the lab_multi hosts, already converged
   .venv/bin/python tests/e2e/backup.py --fresh    bring them up and converge them first
-
-On the three hosts of inventories/lab_multi (over SSH, as tests/e2e/run.py's multi tier):
 1. writes data: rows in a table of each consumer database (PostgreSQL on m1), S3 objects in
    every bucket with their SHA-256 (the store on m1, seaweedfs), a Label Studio project with
    tasks through its API (m2), an image pushed to the site registry with its digest (m1);
 2. runs playbooks/backup.yml into a fresh mlstack_backup_dir;
 3. tampers with one byte of a copy of the backup and runs restore.yml on it: refused, naming the
    file, and every host's data is as it was (the snapshot compared);
-4. destroys the hosts that hold state, m1 and m2 (lab.sh multi-destroy), brings up new ones in
-   their place and converges site.yml on them (m3 runs only runners and keeps running);
-   then restores the backup onto the site that still holds the same data and compares
-   (nothing duplicated);
+4. restores the backup onto the site that still holds the same data and compares (nothing
+   duplicated); destroys the hosts that hold state, m1 and m2 (lab.sh multi-destroy), brings up
+   new ones in their place and converges site.yml on them (m3 runs only runners);
 5. runs restore.yml, then reads everything back and compares it with what was written
    (rows, object checksums, the project and its tasks, the image pulled by digest on m2).
 GitLab is left out (mlstack_backup_services): its stand-in has no gitlab-backup
 (tests/lab/README.md); the gitlab role's dump/restore follow omnibus-gitlab's documented
 commands and are not exercised here.
-Data is written and read through the lab's engine (docker exec on the hosts, the lab's
-out-of-band channel) and, for Label Studio, its HTTP API from this machine.
-Figures go to .cache/e2e/backup.json; backup_restore(log_dir) returns them for run.py.
+Everything is written and read through the lab's engine (docker exec on the hosts, the lab's
+out-of-band channel; Label Studio's API from a script on m2 itself), never from this machine
+over the site's network: on the air-gapped network nothing of the test passes the egress sink.
+S3 objects that the new site holds beside the backup's are kept by restore.yml (documented in
+docs/operations.md) and are reported, not counted as a difference.
+Figures go to .cache/e2e/backup.json; run.py puts its own into multi.json and airgap.json.
 """
 
 from __future__ import annotations
@@ -39,7 +52,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as e2e  # noqa: E402  (tests/e2e/run.py: run, log, ansible_env, recap, make_bundle)
@@ -51,7 +64,8 @@ DOCKER = e2e.DOCKER
 M1, M2, M3 = e2e.HOSTS
 SERVICES = ["postgres", "object_store", "labeling", "registry"]
 DATA_HOSTS = (M1, M2)
-LS_URL = "http://10.213.0.22:8090"
+LS_PORT = 8090
+LS_ADMIN = "admin@labelstudio.invalid"
 PROBE_TABLE = "mlstack_backup_probe"
 
 
@@ -66,6 +80,26 @@ def sh(host: str, script: str, *, user: str = "root", stdin: str | None = None) 
 
 def psql(sql: str, db: str = "postgres") -> str:
     return sh(M1, f"cd /tmp && sudo -u postgres psql -X -q -At -v ON_ERROR_STOP=1 -d {db}", stdin=sql)
+
+
+def address(host: str) -> str:
+    """The host's address on the site's network (online or air-gapped), from the engine."""
+    out = subprocess.run([DOCKER, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", host],
+                         text=True, capture_output=True, check=True).stdout.split()
+    if not out:
+        raise SystemExit(f"[backup] FAILED: {host} has no address")
+    return out[0]
+
+
+def copy_script(host: str, text: str, name: str) -> str:
+    """Put a probe script on a host (docker cp); its path there."""
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as script:
+        script.write(text)
+    try:
+        subprocess.run([DOCKER, "cp", script.name, f"{host}:/tmp/{name}"], check=True)
+    finally:
+        os.unlink(script.name)
+    return f"/tmp/{name}"
 
 
 # --- PostgreSQL -----------------------------------------------------------------------
@@ -106,12 +140,11 @@ S3_SCRIPT = r"""
 import boto3, hashlib, json, os, sys
 from botocore.config import Config
 keys = json.load(sys.stdin)
-s3 = boto3.client("s3", endpoint_url="http://10.213.0.21:9000", aws_access_key_id=keys["a"],
+s3 = boto3.client("s3", endpoint_url=keys["endpoint"], aws_access_key_id=keys["a"],
                   aws_secret_access_key=keys["s"], region_name="us-east-1",
                   config=Config(s3={"addressing_style": "path"}, connect_timeout=10, read_timeout=30,
                                 retries={"mode": "standard", "max_attempts": 5}))
-mode = sys.argv[1]
-if mode == "write":
+if sys.argv[1] == "write":
     for b in s3.list_buckets()["Buckets"]:
         for i, size in enumerate([0, 1, 1000, 65536, 5 * 1024 * 1024 + 3]):
             s3.put_object(Bucket=b["Name"], Key="backup-probe/%s/object-%d.bin" % (keys["stamp"], i), Body=os.urandom(size))
@@ -127,60 +160,88 @@ print(json.dumps(out, sort_keys=True))
 
 def s3_objects(mode: str = "read", stamp: str = "") -> Dict[str, str]:
     keys = {"a": (CREDENTIALS / "object-store" / "root.access_key").read_text().strip(),
-            "s": (CREDENTIALS / "object-store" / "root.secret_key").read_text().strip(), "stamp": stamp}
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as script:
-        script.write(S3_SCRIPT)
-    try:
-        subprocess.run([DOCKER, "cp", script.name, f"{M1}:/tmp/mlstack-s3-probe.py"], check=True)
-    finally:
-        os.unlink(script.name)
-    return json.loads(sh(M1, f"python3 /tmp/mlstack-s3-probe.py {mode}", stdin=json.dumps(keys)))
+            "s": (CREDENTIALS / "object-store" / "root.secret_key").read_text().strip(), "stamp": stamp,
+            "endpoint": f"http://{address(M1)}:9000"}
+    path = copy_script(M1, S3_SCRIPT, "mlstack-s3-probe.py")
+    return json.loads(sh(M1, f"python3 {path} {mode}", stdin=json.dumps(keys)))
 
 
-# --- Label Studio (its API, from this machine) --------------------------------------------
-def ls_session():
-    import requests  # the controller's venv has it (ansible-lint's dependencies)
-    session = requests.Session()
-    page = session.get(f"{LS_URL}/user/login/", timeout=30)
-    page.raise_for_status()
-    token = session.cookies["csrftoken"]
-    password = (CREDENTIALS / "label-studio" / "admin_password").read_text().strip()
-    login = {"email": "admin@labelstudio.invalid", "password": password, "csrfmiddlewaretoken": token}
-    answer = session.post(f"{LS_URL}/user/login/", data=login,
-                          headers={"Referer": f"{LS_URL}/user/login/"}, allow_redirects=False, timeout=30)
-    if answer.status_code != 302 or "sessionid" not in session.cookies:
-        raise SystemExit(f"[backup] FAILED: Label Studio login: {answer.status_code}")
-    session.headers.update({"X-CSRFToken": session.cookies["csrftoken"], "Referer": f"{LS_URL}/"})
-    return session
+# --- Label Studio (its API, from a script on m2: Python's standard library only) -------------
+LS_SCRIPT = r"""
+import http.cookiejar, json, sys, urllib.error, urllib.parse, urllib.request
+args = json.load(sys.stdin)
+url = args["url"]
+jar = http.cookiejar.CookieJar()
+
+
+class Keep(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *dummy, **unused):
+        return None
+
+
+web = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), Keep)
+
+
+def cookie(name):
+    return next((c.value for c in jar if c.name == name), None)
+
+
+web.open(url + "/user/login/", timeout=30).read()
+form = urllib.parse.urlencode({"email": args["email"], "password": args["password"],
+                               "csrfmiddlewaretoken": cookie("csrftoken")}).encode()
+try:
+    status = web.open(urllib.request.Request(url + "/user/login/", data=form,
+                                             headers={"Referer": url + "/user/login/"}), timeout=30).status
+except urllib.error.HTTPError as error:
+    status = error.code
+if status != 302 or not cookie("sessionid"):
+    sys.exit("Label Studio refused the administrator's login: HTTP %s" % status)
+
+
+def api(method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url + path, data=data, method=method, headers={
+        "Content-Type": "application/json", "X-CSRFToken": cookie("csrftoken"), "Referer": url + "/"})
+    with web.open(request, timeout=120) as answer:
+        return json.loads(answer.read() or b"null")
+
+
+if sys.argv[1] == "write":
+    project = api("POST", "/api/projects/", {"title": args["title"], "label_config": args["label_config"]})
+    api("POST", "/api/projects/%d/import" % project["id"], args["tasks"])
+out = {}
+for project in sorted(api("GET", "/api/projects/?page_size=100")["results"], key=lambda p: p["id"]):
+    body = api("GET", "/api/tasks/?project=%d&page_size=1000" % project["id"])
+    items = body["tasks"] if isinstance(body, dict) else body
+    out["%d:%s" % (project["id"], project["title"])] = {
+        "label_config": project.get("label_config"),
+        "tasks": sorted(json.dumps(t["data"], sort_keys=True) for t in items)}
+print(json.dumps(out, sort_keys=True))
+"""
+
+
+def label_studio(mode: str = "read", stamp: str = "") -> Dict[str, Any]:
+    """Every project with its tasks' data, read through the API on m2 (after writing a probe
+    project with 25 tasks when mode is write), logged in as the administrator with the
+    password this controller holds."""
+    args: Dict[str, Any] = {"url": f"http://{address(M2)}:{LS_PORT}", "email": LS_ADMIN,
+                            "password": (CREDENTIALS / "label-studio" / "admin_password").read_text().strip()}
+    if mode == "write":
+        args.update(title=f"Backup probe {stamp}",
+                    label_config='<View><Text name="text" value="$text"/><Choices name="c" toName="text">'
+                                 '<Choice value="yes"/><Choice value="no"/></Choices></View>',
+                    tasks=[{"text": f"task {i} of {stamp}: {hashlib.sha256(f'{stamp}{i}'.encode()).hexdigest()}"}
+                           for i in range(25)])
+    path = copy_script(M2, LS_SCRIPT, "mlstack-ls-probe.py")
+    return json.loads(sh(M2, f"python3 {path} {mode}", stdin=json.dumps(args)))
 
 
 def write_project(stamp: str) -> None:
-    session = ls_session()
-    project = session.post(f"{LS_URL}/api/projects/", json={
-        "title": f"Backup probe {stamp}",
-        "label_config": '<View><Text name="text" value="$text"/><Choices name="c" toName="text">'
-                        '<Choice value="yes"/><Choice value="no"/></Choices></View>'}, timeout=60)
-    project.raise_for_status()
-    pid = project.json()["id"]
-    tasks = [{"text": f"task {i} of {stamp}: {hashlib.sha256(f'{stamp}{i}'.encode()).hexdigest()}"} for i in range(25)]
-    imported = session.post(f"{LS_URL}/api/projects/{pid}/import", json=tasks, timeout=120)
-    imported.raise_for_status()
+    label_studio("write", stamp)
 
 
 def read_projects() -> Dict[str, Any]:
-    session = ls_session()
-    projects = session.get(f"{LS_URL}/api/projects/?page_size=100", timeout=60)
-    projects.raise_for_status()
-    out: Dict[str, Any] = {}
-    for project in sorted(projects.json()["results"], key=lambda p: p["id"]):
-        tasks = session.get(f"{LS_URL}/api/tasks/?project={project['id']}&page_size=1000", timeout=60)
-        tasks.raise_for_status()
-        body = tasks.json()
-        items = body["tasks"] if isinstance(body, dict) else body
-        out[f"{project['id']}:{project['title']}"] = {
-            "label_config": project.get("label_config"),
-            "tasks": sorted(json.dumps(t["data"], sort_keys=True) for t in items)}
-    return out
+    return label_studio()
 
 
 # --- Registry ---------------------------------------------------------------------------------
@@ -226,6 +287,19 @@ def differences(before: Dict[str, Any], after: Dict[str, Any], prefix: str = "")
     return out
 
 
+def restored_differences(written: Dict[str, Any], restored: Dict[str, Any]) -> Tuple[List[str], List[str]]:
+    """What a restore got wrong, and the S3 objects the site holds beside the backup's.
+    Rows, projects with their tasks, the image and the registry's tags must be as written;
+    every written object must be there with its checksum, other objects are kept by
+    restore.yml (they were written by the new site itself) and only listed."""
+    diff = differences({k: v for k, v in written.items() if k != "objects"},
+                       {k: v for k, v in restored.items() if k != "objects"})
+    objects_written, objects_now = written.get("objects", {}), restored.get("objects", {})
+    diff += [f"objects/{key}: {sha!r} -> {objects_now.get(key)!r}"
+             for key, sha in sorted(objects_written.items()) if objects_now.get(key) != sha]
+    return diff, sorted(set(objects_now) - set(objects_written))
+
+
 def playbook(name: str, extra: List[str], log_file: Path, check: bool = True):
     command = [str(e2e.BIN / "ansible-playbook"), "-i", str(INVENTORY / "hosts.yml"), f"playbooks/{name}", *extra]
     return e2e.run(command, log_file=log_file, env=e2e.ansible_env(), check=check)
@@ -245,28 +319,35 @@ def tree_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def backup_restore(log_dir: Path, backup_root: Path | None = None, same: bool = True) -> Dict[str, Any]:
-    """On converged lab_multi hosts: write, back up, refuse a tampered copy, destroy, converge,
-    restore, compare. Returns the figures; exits naming what differs on failure."""
+def backup_and_refuse(log_dir: Path, backup_root: Path) -> Dict[str, Any]:
+    """On converged lab_multi hosts: write the probe data, back up into
+    <backup_root>/backups, check the run, refuse a tampered copy. Writes
+    <backup_root>/state.json (what was written, the run, the digest) for the restore; returns
+    the figures. Exits naming what is wrong on failure."""
     log_dir.mkdir(parents=True, exist_ok=True)
+    if backup_root.exists():
+        shutil.rmtree(backup_root)
+    backup_root.mkdir(mode=0o700, parents=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    backup_root = backup_root or Path(tempfile.mkdtemp(prefix="mlstack-backup-e2e."))
     backup_dir = backup_root / "backups"
     services = ["-e", json.dumps({"mlstack_backup_dir": str(backup_dir), "mlstack_backup_services": SERVICES})]
-    figures: Dict[str, Any] = {"tier": "backup", "date": time.strftime("%Y-%m-%d"), "services": SERVICES}
+    figures: Dict[str, Any] = {"services": SERVICES}
 
     e2e.log("write: rows in each consumer database, S3 objects, a Label Studio project with tasks, an image")
+    started = time.monotonic()
     write_rows(stamp)
     s3_objects("write", stamp)
     write_project(stamp)
     digest = push_image(stamp)
     written = snapshot(digest)
+    figures["write_s"] = round(time.monotonic() - started, 1)
     figures["written"] = {"databases": len(written["rows"]), "objects": len(written["objects"]),
                           "projects": len(written["projects"]),
                           "tasks": sum(len(p["tasks"]) for p in written["projects"].values()), "image": digest}
 
     e2e.log(f"backup.yml into {backup_dir}")
-    figures["backup_s"], out = playbook("backup.yml", services, log_dir / "backup.log")
+    seconds, dummy = playbook("backup.yml", services, log_dir / "backup.log")
+    figures["backup_s"] = round(seconds, 1)
     runs = sorted(p for p in backup_dir.iterdir() if p.is_dir())
     if len(runs) != 1 or (runs[0] / "SHA256SUMS").stat().st_mode & 0o077 or runs[0].stat().st_mode & 0o077:
         raise SystemExit(f"[backup] FAILED: expected one run, mode 0700/0600, in {backup_dir}: {runs}")
@@ -288,8 +369,8 @@ def backup_restore(log_dir: Path, backup_root: Path | None = None, same: bool = 
     data = bytearray(victim.read_bytes())
     data[len(data) // 2] ^= 0x01
     victim.write_bytes(bytes(data))
-    dummy, out = playbook("restore.yml", ["-e", json.dumps({"mlstack_backup_dir": str(tampered), "mlstack_backup_services": SERVICES})],
-                          log_dir / "restore-tampered.log", check=False)
+    seconds, out = playbook("restore.yml", ["-e", json.dumps({"mlstack_backup_dir": str(tampered), "mlstack_backup_services": SERVICES})],
+                            log_dir / "restore-tampered.log", check=False)
     if "checksum mismatch: postgres/labelstudio.dump" not in out:
         raise SystemExit(f"[backup] FAILED: the tampered backup was not refused naming postgres/labelstudio.dump (log {log_dir}/restore-tampered.log)")
     touched = {h: c for h, c in e2e.recap(out).items() if h in e2e.HOSTS and c["changed"]}
@@ -297,14 +378,43 @@ def backup_restore(log_dir: Path, backup_root: Path | None = None, same: bool = 
     if touched or differences(written, after_refusal):
         raise SystemExit(f"[backup] FAILED: a refused restore changed something: {touched} {differences(written, after_refusal)}")
     figures["tampered_refused"] = re.search(r"checksum mismatch: [^\"\\\n]*", out).group(0)[:200]
+    figures["tampered_s"] = round(seconds, 1)
     shutil.rmtree(tampered)
-    (log_dir / "state.json").write_text(json.dumps({"backup_dir": str(backup_dir), "run_dir": str(run_dir), "digest": digest,
-                                                    "written": written, "figures": figures}, sort_keys=True))
+    state = {"backup_dir": str(backup_dir), "run_dir": str(run_dir), "digest": digest, "written": written, "figures": figures}
+    (backup_root / "state.json").write_text(json.dumps(state, sort_keys=True))
+    os.chmod(backup_root / "state.json", 0o600)
+    return figures
 
+
+def readback(state: Dict[str, Any]) -> Dict[str, Any]:
+    """After a restore: read everything back and compare with what was written; the
+    figures, or exit naming every difference."""
+    started = time.monotonic()
+    written = state["written"]
+    diff, extra = restored_differences(written, snapshot(state["digest"]))
+    if diff:
+        raise SystemExit("[backup] FAILED: restored data differs from what was written:\n  " + "\n  ".join(diff))
+    return {"readback_s": round(time.monotonic() - started, 1),
+            "identical": {"databases": len(written["rows"]), "objects": len(written["objects"]),
+                          "projects": len(written["projects"]),
+                          "tasks": sum(len(p["tasks"]) for p in written["projects"].values()),
+                          "image_by_digest": state["digest"]},
+            "objects_kept_beside": len(extra)}
+
+
+def backup_restore(log_dir: Path, backup_root: Path | None = None, same: bool = True) -> Dict[str, Any]:
+    """On converged lab_multi hosts: write, back up, refuse a tampered copy, destroy, converge,
+    restore, compare. Returns the figures; exits naming what differs on failure."""
+    backup_root = backup_root or Path(tempfile.mkdtemp(prefix="mlstack-backup-e2e."))
+    figures: Dict[str, Any] = {"tier": "backup", "date": time.strftime("%Y-%m-%d")}
+    figures.update(backup_and_refuse(log_dir, backup_root))
+    state = json.loads((backup_root / "state.json").read_text())
+    (log_dir / "state.json").write_text(json.dumps(state, sort_keys=True))
+    services = ["-e", json.dumps({"mlstack_backup_dir": state["backup_dir"], "mlstack_backup_services": SERVICES})]
     if same:
         e2e.log("restore.yml onto the site that still holds the same data: replaced, nothing duplicated")
-        figures["restore_same_s"], out = playbook("restore.yml", services, log_dir / "restore-same.log")
-        diff = differences(written, snapshot(digest))
+        figures["restore_same_s"], dummy = playbook("restore.yml", services, log_dir / "restore-same.log")
+        diff = differences(state["written"], snapshot(state["digest"]))
         if diff:
             raise SystemExit("[backup] FAILED: a restore onto the same data changed it:\n  " + "\n  ".join(diff))
 
@@ -317,20 +427,14 @@ def restore_and_compare(log_dir: Path, figures: Dict[str, Any] | None = None, re
     """The second half, on the new hosts (also alone: --resume, after a fix, from state.json)."""
     state = json.loads((log_dir / "state.json").read_text())
     figures = figures or state["figures"]
-    written, digest, run_dir = state["written"], state["digest"], Path(state["run_dir"])
     services = ["-e", json.dumps({"mlstack_backup_dir": state["backup_dir"], "mlstack_backup_services": SERVICES})]
-    if not resumed and not differences(written["rows"], read_rows()):
+    if not resumed and not differences(state["written"]["rows"], read_rows()):
         raise SystemExit("[backup] FAILED: the new hosts already hold the data: nothing was destroyed")
 
-    e2e.log(f"restore.yml from {run_dir}")
-    figures["restore_s"], out = playbook("restore.yml", services, log_dir / "restore.log")
-    restored = snapshot(digest)
-    diff = differences(written, restored)
-    if diff:
-        raise SystemExit("[backup] FAILED: restored data differs from what was written:\n  " + "\n  ".join(diff))
-    figures["identical"] = {"rows": len(written["rows"]), "objects": len(written["objects"]),
-                            "projects": len(written["projects"]), "image_by_digest": True}
-    figures["backup_run"] = str(run_dir)
+    e2e.log(f"restore.yml from {state['run_dir']}")
+    figures["restore_s"], dummy = playbook("restore.yml", services, log_dir / "restore.log")
+    figures.update(readback(state))
+    figures["backup_run"] = state["run_dir"]
     return figures
 
 

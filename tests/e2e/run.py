@@ -22,6 +22,23 @@ restarted on m1; the run after must report changed=0 and verify.yml must be gree
 log of those -vvv runs is searched for every secret of the credentials directory and of the
 hosts' owner-only files (faults.leaks). --no-faults converges without the faults.
 
+Backup and restore (issue 15, tests/e2e/backup.py) ride on the two converges: at the end of the
+multi tier the probe data is written and playbooks/backup.yml backs the site up into
+STATE/backup-multi on this machine (a copy with one byte changed is refused, naming the file);
+in the airgap tier, after the offline converge and its changed=0 run, the backup run is copied to
+the offline controller, mlstack.platform.restore runs there onto the new hosts, everything is
+read back through the engine and compared with what was written, and verify.yml runs again;
+the egress counters cover the restore. `run.py airgap` alone restores the backup of an earlier
+multi tier when its state.json is there, and says so when it is not.
+
+Credentials: the offline controller receives the connected site's credentials directory, all
+but bundle/ (the bundle's signing key stays on the connected side; the public key is carried
+apart). A site rebuilt on new hosts from its backup keeps its controller's credentials, as an
+operator keeps them (vault or configuration repository): the backup holds Label Studio's
+database with its administrator's password hash and PostgreSQL's roles without passwords, so a
+controller with other credentials could not log in to the restored Label Studio. Giving the
+offline controller the same credentials is what makes the restore the one users do.
+
 Figures (times, ratios, egress counters, bundle size) are printed and written as JSON to
 .cache/e2e/<tier>.json; benchmarks/site_converge.py --e2e prints them side by side.
 Hosts are left running for a look (`tests/lab/lab.sh multi-down` removes them) unless
@@ -48,6 +65,8 @@ EGRESS = ROOT / "tests" / "lab" / "egress" / "egress.sh"
 INVENTORY = ROOT / "inventories" / "lab_multi"
 STATE = Path(os.environ.get("MLSTACK_LAB_STATE", "/var/tmp/mlstack-lab"))
 BUNDLE = STATE / "bundle-multi"
+BACKUP_ROOT = STATE / "backup-multi"
+CONTROLLER_BACKUPS = "/srv/backups/lab_multi"
 CACHE = ROOT / ".cache" / "e2e"
 DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
 BIN = Path(sys.executable).parent
@@ -183,6 +202,13 @@ def tier_multi(args: argparse.Namespace) -> dict:
     figures["ratio"] = round(figures["second_s"] / figures["first_s"], 3)
     figures["check_converged"] = check_mode("converged")
     figures["check_converged_ratio"] = round(figures["check_converged"]["seconds"] / figures["second_s"], 3)
+    import backup  # noqa: E402  (tests/e2e/backup.py, beside this file)
+    log(f"backup: the probe data, backup.yml into {BACKUP_ROOT}, a tampered copy refused (logs {logs}/backup)")
+    started = time.monotonic()
+    figures["backup"] = backup.backup_and_refuse(logs / "backup", BACKUP_ROOT)
+    figures["backup"]["total_s"] = round(time.monotonic() - started, 1)
+    log(f"backup: {figures['backup']['backup_s']} s, {figures['backup']['backup_bytes']} bytes, "
+        f"written {json.dumps(figures['backup']['written'])}; {figures['backup']['tampered_refused']}")
     if args.down:
         run([str(LAB), "multi-down"])
     return figures
@@ -297,7 +323,7 @@ def tier_airgap(args: argparse.Namespace) -> dict:
     # never the bundle's secret signing key, which stays on the connected side.
     for item in ("hosts.yml", "group_vars", "airgap.yml"):
         run([DOCKER, "cp", str(INVENTORY / item), f"{CONTROLLER}:/site/{item}"])
-    run([DOCKER, "cp", str(INVENTORY / "credentials" / "ssh"), f"{CONTROLLER}:/site/credentials/ssh"])
+    carry_credentials()
     run([DOCKER, "cp", str(ROOT / "tests" / "e2e" / "controller.cfg"), f"{CONTROLLER}:/site/ansible.cfg"])
 
     log("on the controller: Ansible and the collection from the bundle alone")
@@ -318,6 +344,7 @@ def tier_airgap(args: argparse.Namespace) -> dict:
     require_idempotent("airgap", recap(out))
     figures["second_changed"] = 0
     figures["ratio"] = round(figures["second_s"] / figures["first_s"], 3)
+    figures["restore"] = restore_offline(playbook, logs)
     figures["egress"] = egress_report(logs / "egress-report.log")
     if figures["egress"]["packets"] or figures["egress"]["dns_queries"]:
         raise SystemExit(f"[e2e] FAILED: something tried to leave the air-gapped lab:\n{figures['egress']['report']}")
@@ -326,6 +353,63 @@ def tier_airgap(args: argparse.Namespace) -> dict:
         run([DOCKER, "rm", "-f", CONTROLLER], check=False)
         run([str(LAB), "multi-down"])
         run([str(EGRESS), "down"], check=False)
+    return figures
+
+
+def credentials_to_carry(root: Path) -> list[str]:
+    """The credentials directory's entries the offline controller receives: all but bundle/
+    (the bundle's secret signing key never leaves the connected side)."""
+    return sorted(p.name for p in root.iterdir() if p.name != "bundle")
+
+
+def carry_credentials() -> None:
+    """The connected site's credentials (the module docstring says why), as one tar stream
+    into /site/credentials, modes kept; never the bundle's signing key."""
+    root = INVENTORY / "credentials"
+    names = credentials_to_carry(root)
+    pack = subprocess.Popen(["tar", "-C", str(root), "-c", "--", *names], stdout=subprocess.PIPE)
+    unpack = subprocess.run([DOCKER, "exec", "-i", CONTROLLER, "tar", "-C", "/site/credentials", "-x", "--no-same-owner"],
+                            stdin=pack.stdout, check=False)
+    pack.stdout.close()
+    if pack.wait() != 0 or unpack.returncode != 0:
+        raise SystemExit("[e2e] FAILED: copying the credentials directory to the offline controller")
+    found = run([DOCKER, "exec", CONTROLLER, "sh", "-c", "ls -A /site/credentials; find /site/credentials -name 'signing-key*'"])[1].split()
+    if "bundle" in found or any("signing-key" in name for name in found):
+        raise SystemExit(f"[e2e] FAILED: the bundle's signing key reached the offline controller: {found}")
+    log(f"credentials carried to the offline controller: {', '.join(names)} (not bundle/)")
+
+
+def restore_offline(playbook: str, logs: Path) -> dict:
+    """The multi tier's backup restored by the offline controller onto the new air-gapped
+    hosts, read back and compared, then verify.yml again (tests/e2e/backup.py)."""
+    import backup  # noqa: E402  (tests/e2e/backup.py, beside this file)
+    state_file = BACKUP_ROOT / "state.json"
+    if not state_file.is_file():
+        log(f"restore: no backup of a multi tier in {BACKUP_ROOT} (run.py all makes one): not run")
+        return {"run": False}
+    state = json.loads(state_file.read_text())
+    run_name = Path(state["run_dir"]).name
+    log(f"restore: backup run {run_name} copied to the offline controller ({CONTROLLER_BACKUPS}), mlstack.platform.restore")
+    started = time.monotonic()
+    run([DOCKER, "exec", CONTROLLER, "install", "-d", "-m", "0700", CONTROLLER_BACKUPS])
+    run([DOCKER, "cp", state["run_dir"], f"{CONTROLLER}:{CONTROLLER_BACKUPS}/{run_name}"])
+    figures: dict = {"run": run_name, "copy_s": round(time.monotonic() - started, 1)}
+    extra = shlex.quote(json.dumps({"mlstack_backup_dir": CONTROLLER_BACKUPS, "mlstack_restore_run": run_name,
+                                    "mlstack_backup_services": backup.SERVICES}))
+    seconds, out = controller(f"{playbook} mlstack.platform.restore -e {extra}", logs / "restore.log")
+    figures["restore_s"] = round(seconds, 1)
+    figures["restore_changed"] = {host: c["changed"] for host, c in recap(out).items()}
+    log("restore: read back through the engine and compare with what was written in the multi tier")
+    figures.update(backup.readback(state))
+    log("verify.yml offline, after the restore")
+    seconds, dummy = controller(
+        f"{playbook} mlstack.platform.verify -e mlstack_health_report=/site/health-report-restored.json", logs / "verify-restored.log")
+    figures["verify_s"] = round(seconds, 1)
+    run([DOCKER, "cp", f"{CONTROLLER}:/site/health-report-restored.json", str(logs / "health-report-restored.json")])
+    figures["health"] = health(logs / "health-report-restored.json")
+    figures["backup_s"] = state["figures"]["backup_s"]
+    log(f"restore: {figures['restore_s']:.1f} s, identical {json.dumps(figures['identical'])}, "
+        f"verify after it: {figures['health']['checks']} checks green")
     return figures
 
 
