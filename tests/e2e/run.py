@@ -319,8 +319,9 @@ def tier_airgap(args: argparse.Namespace) -> dict:
     figures["copy_bundle_s"] = round(time.monotonic() - started, 1)
     run([DOCKER, "cp", str(INVENTORY / "credentials" / "bundle" / "signing-key.pub.asc"),
          f"{CONTROLLER}:/etc/mlstack/bundle-signing.pub.asc"])
-    # The site's inventory and SSH key as the site keeps them (its configuration repository);
-    # never the bundle's secret signing key, which stays on the connected side.
+    # The site's inventory and its credentials directory as the site keeps them (its
+    # configuration repository, a vault); never the bundle's secret signing key, which stays
+    # on the connected side (the module docstring says why the credentials are carried).
     for item in ("hosts.yml", "group_vars", "airgap.yml"):
         run([DOCKER, "cp", str(INVENTORY / item), f"{CONTROLLER}:/site/{item}"])
     carry_credentials()
