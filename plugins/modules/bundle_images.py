@@ -52,6 +52,18 @@ options:
           - The digest upstream publishes for the tag (pinned in the manifest), or empty.
         type: str
         default: ""
+      source:
+        description:
+          - Where to copy this image from, as skopeo names a source with its transport
+            (C(docker-daemon:NAME:TAG), C(docker-archive:PATH), C(oci-archive:PATH),
+            C(oci:DIR:REF) or C(docker://REGISTRY/PATH:TAG)), instead of its upstream
+            registry or O(mirror). For images no registry holds, such as the execution
+            environment built on this machine (C(make ee)); O(tls_verify) and O(authfile)
+            apply to a C(docker://) source only.
+          - As for the others, an image already named in the layout is not copied again, so
+            a rebuilt image needs a new tag (or its digest) to replace it.
+        type: str
+        default: ""
   mirror:
     description:
       - A registry mirror to copy from instead of the upstream registries, as
@@ -128,7 +140,7 @@ images:
   contains:
     id: {description: The artifact id., type: str}
     ref: {description: The name in the layout., type: str}
-    source: {description: "What skopeo read (mirror or upstream, by digest when pinned).", type: str}
+    source: {description: "What skopeo read (mirror, upstream by digest when pinned, or the image's own O(images[].source)).", type: str}
     digest: {description: The digest of the manifest stored (empty in check mode for a new image)., type: str}
     action: {description: "C(present), C(copied), or C(would copy) in check mode.", type: str}
     files: {description: "Paths relative to the layout's parent's parent (C(images/oci/blobs/sha256/...))", type: list}
@@ -146,6 +158,7 @@ removed_blobs:
 
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import typing as t
@@ -163,6 +176,33 @@ def source_of(ref: str, digest: str, mirror: str, includes_registry: bool) -> st
         mirror = mirror.rstrip("/")
         repository = "%s/%s/%s" % (mirror, registry, path) if includes_registry else "%s/%s" % (mirror, path)
     return "%s@%s" % (repository, digest) if digest else "%s:%s" % (repository, tag)
+
+
+def copy_argv(skopeo: str, params: t.Dict[str, t.Any], source: str, dest: str) -> t.List[str]:
+    """skopeo copy from ``source`` (with its transport) into the layout; the registry options
+    only for a registry source (for docker-daemon: skopeo would read --src-tls-verify as the
+    daemon's TLS, which these options are not about)."""
+    argv = [skopeo, "copy", "--quiet", "--override-os", params["os"], "--override-arch", params["arch"]]
+    if source.startswith("docker://"):
+        argv.append("--src-tls-verify=%s" % ("true" if params["tls_verify"] else "false"))
+        if params["authfile"]:
+            argv += ["--src-authfile", params["authfile"]]
+    return argv + [source, dest]
+
+
+SOURCE_TRANSPORTS = ("docker://", "docker-daemon:", "docker-archive:", "oci-archive:", "oci:")
+
+
+def first_missing_dir(path: str) -> str:
+    """The outermost of ``path`` and its parents that does not exist yet ("" if it exists)."""
+    missing = ""
+    path = os.path.abspath(path)
+    while not os.path.exists(path):
+        missing, parent = path, os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return missing
 
 
 def layout_images(layout: str) -> t.Dict[str, _oci_layout.LayoutImage]:
@@ -221,6 +261,7 @@ def main() -> None:
                 id=dict(type="str", required=True),
                 ref=dict(type="str", required=True),
                 digest=dict(type="str", default=""),
+                source=dict(type="str", default=""),
             )),
             mirror=dict(type="str", default=""),
             mirror_includes_registry=dict(type="bool", default=False),
@@ -244,12 +285,25 @@ def main() -> None:
     except _oci_layout.LayoutError as exc:
         module.fail_json(msg="bundle_images: %s" % exc)
 
+    for image in params["images"]:
+        if image["source"] and not image["source"].startswith(SOURCE_TRANSPORTS):
+            module.fail_json(msg="bundle_images: %s: source %r names no skopeo transport (one of %s)"
+                             % (image["id"], image["source"], ", ".join(SOURCE_TRANSPORTS)))
     results, changed = [], False
     bundle_root = os.path.dirname(os.path.dirname(layout.rstrip("/")))
+    created = first_missing_dir(layout)
+
+    def fail(msg: str) -> None:
+        """Fail; a layout this run began and copied nothing into is removed again (with the
+        directories made for it), so a failed first run leaves no half-made bundle."""
+        if created and not os.path.isfile(os.path.join(layout, "index.json")):
+            shutil.rmtree(created, ignore_errors=True)
+        module.fail_json(msg=msg, images=results)
     for image in params["images"]:
         try:
             ref = _image_ref.normalize(image["ref"])
-            source = source_of(ref, image["digest"], params["mirror"], params["mirror_includes_registry"])
+            source = image["source"] or source_of(ref, image["digest"], params["mirror"],
+                                                  params["mirror_includes_registry"])
         except _image_ref.InvalidReference as exc:
             module.fail_json(msg="bundle_images: %s: %s" % (image["id"], exc))
         present = held.get(ref)
@@ -262,20 +316,15 @@ def main() -> None:
             results.append(dict(id=image["id"], ref=ref, source=source, digest="", action="would copy"))
             continue
         os.makedirs(layout, exist_ok=True)
-        argv = [skopeo, "copy", "--quiet", "--override-os", params["os"], "--override-arch", params["arch"],
-                "--src-tls-verify=%s" % ("true" if params["tls_verify"] else "false")]
-        if params["authfile"]:
-            argv += ["--src-authfile", params["authfile"]]
-        argv += ["docker://" + source, "oci:%s:%s" % (layout, ref)]
+        argv = copy_argv(skopeo, params, source if image["source"] else "docker://" + source,
+                         "oci:%s:%s" % (layout, ref))
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=params["timeout"], check=False)
         except subprocess.TimeoutExpired:
-            module.fail_json(msg="bundle_images: copying %s from %s took more than %d s"
-                             % (ref, source, params["timeout"]), images=results)
+            fail("bundle_images: copying %s from %s took more than %d s" % (ref, source, params["timeout"]))
         if proc.returncode != 0:
             detail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-            module.fail_json(msg="bundle_images: cannot copy %s from %s: %s" % (ref, source, detail),
-                             images=results)
+            fail("bundle_images: cannot copy %s from %s: %s" % (ref, source, detail))
         held = layout_images(layout)
         if ref not in held:
             module.fail_json(msg="bundle_images: skopeo copied %s but %s/index.json does not name it" % (ref, layout))

@@ -67,6 +67,13 @@ def recap_changed(output: str) -> int:
     return sum(int(n) for n in re.findall(r"changed=(\d+)", output.split("PLAY RECAP")[-1]))
 
 
+def task_status(output: str, task: str) -> str:
+    """The status (ok, changed, skipping, fatal) ansible-playbook printed for the role task ``task``."""
+    found = re.search(r"TASK \[mlstack\.platform\.bundle : %s\][^\n]*\n(?:[^\n]*\n)*?(ok|changed|skipping|fatal):"
+                      % re.escape(task), output)
+    return found.group(1) if found else ""
+
+
 def copy_of(source: pathlib.Path, name: str) -> pathlib.Path:
     """A copy of the bundle made of hard links; the files a run may rewrite in place
     (skopeo rewrites index.json) are real copies, so the original is never touched."""
@@ -268,3 +275,46 @@ def test_parts_round_trip_and_a_damaged_part_is_named(bundle, tmp_path):
     result = join(again)
     assert result.returncode != 0 and victim.name in result.stdout
     assert not again.exists()
+
+
+# The execution environment (mlstack_bundle_ee). `make ee` takes minutes here (docs/
+# execution-environment.md), so this test gives bundle.yml a small lab image as the EE,
+# read from the local engine as the real one is (docker-daemon:); MLSTACK_BUNDLE_TEST_EE
+# names another (e.g. mlstack-platform-ee:0.1.0 after `make ee`).
+EE_STANDIN = os.environ.get("MLSTACK_BUNDLE_TEST_EE", "mlstack-lab/pypiserver:2.4.2")
+EE_REF = "localhost/mlstack-platform-ee:0.1.0-test"
+
+
+def test_the_bundle_carries_the_execution_environment(bundle):
+    with_ee = copy_of(BUNDLE, "with-ee")
+    ee = ("-e", "mlstack_bundle_ee=true", "-e", "mlstack_bundle_ee_source=docker-daemon:%s" % EE_STANDIN,
+          "-e", "mlstack_bundle_ee_ref=%s" % EE_REF)
+    first = make_bundle(with_ee, *ee)
+    manifest = json.loads((with_ee / "MANIFEST.json").read_text())
+    [record] = [a for a in manifest["artifacts"] if a["id"] == "image/execution_environment"]
+    assert record["ref"] == EE_REF and record["source"] == "docker-daemon:%s" % EE_STANDIN
+    assert record["digest"].startswith("sha256:") and record["files"]
+    index = json.loads((with_ee / "images/oci/index.json").read_text())
+    assert EE_REF in [m["annotations"]["org.opencontainers.image.ref.name"] for m in index["manifests"]]
+    assert all(f in manifest["files"] for f in record["files"])
+    assert "image/execution_environment" not in [a["id"] for a in bundle["manifest"]["artifacts"]]
+    assert recap_changed(first.stdout) > 0
+    # Verified like the other images; a second run copies nothing again.
+    assert verify(with_ee).returncode == 0
+    again = make_bundle(with_ee, *ee)
+    # The image step copies nothing again. (Not the whole recap: in a shared checkout the
+    # collection's own files may have changed between the runs, and then its tarball and the
+    # seal are rightly rewritten.)
+    assert task_status(again.stdout, "Copy the images into the layout (only the missing ones)") == "ok", \
+        again.stdout[-3000:]
+    # The EE's image config blob removed: bundle_verify.yml names it.
+    config = json.loads((with_ee / "images/oci/blobs/sha256" / record["digest"].split(":", 1)[1]).read_text())["config"]
+    config_path = with_ee / "images/oci/blobs/sha256" / config["digest"].split(":", 1)[1]
+    config_path.unlink()
+    broken = verify(with_ee)
+    assert broken.returncode != 0 and str(config_path.relative_to(with_ee)) in broken.stdout
+    # A source without a transport: one line naming the variable, nothing copied.
+    bad = make_bundle(WORK / "ee-bad", "-e", "mlstack_bundle_ee=true", "-e", "mlstack_bundle_ee_source=%s" % EE_STANDIN,
+                      check=False)
+    assert bad.returncode != 0 and "mlstack_bundle_ee_source must name" in bad.stdout
+    assert not (WORK / "ee-bad").exists()
