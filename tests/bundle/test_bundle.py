@@ -133,8 +133,22 @@ def test_bundle_holds_what_the_lab_inventory_needs_and_nothing_else(bundle):
     assert blobs == image_files
 
 
+COLLECTION_TASK = "Put the collection's tarball into the bundle (replaced only when its files changed)"
+
+
+def changed_tasks(output: str) -> list:
+    """The names of the role's tasks ansible-playbook printed as changed."""
+    return re.findall(r"TASK \[mlstack\.platform\.bundle : ([^\]]+)\][^\n]*\n(?:(?!TASK \[)[^\n]*\n)*?changed:", output)
+
+
 def test_a_second_run_fetches_and_changes_nothing(bundle):
-    assert recap_changed(bundle["second"].stdout) == 0, bundle["second"].stdout[-3000:]
+    changed = changed_tasks(bundle["second"].stdout)
+    # In a shared checkout other people's edits between the two runs change the collection
+    # itself: then (only then) its tarball and the seal are rightly rewritten. Nothing else
+    # may change: no image, deb, wheel, snap or chart is fetched again.
+    allowed = [COLLECTION_TASK, "Seal the bundle"] if COLLECTION_TASK in changed else []
+    assert [task for task in changed if task not in allowed] == [], bundle["second"].stdout[-3000:]
+    assert recap_changed(bundle["second"].stdout) == len(changed)
 
 
 def test_sha256sum_and_gpgv_accept_the_bundle(bundle, tmp_path):
