@@ -11,7 +11,8 @@ argument specs and defaults, templates the host's variables and feeds them here.
   ``<variable>: <what is wrong>``.
 - :func:`undeclared` names variables that carry a role's prefix (or come close to one, or
   to a declared name) but that no role declares, with the nearest declared name.
-- :func:`postgres_rules`, :func:`s3_rules`, :func:`registry_rules` and :func:`group_rules`:
+- :func:`postgres_rules`, :func:`s3_rules`, :func:`s3_reader_rules`, :func:`registry_rules` and
+  :func:`group_rules`:
   the cross-host rules (databases and allowlists, buckets and consumers, the registry's
   name, hosts whose role runs containers are docker hosts).
 - :func:`proxy_rules`, :func:`cidr_rules`, :func:`target_rules`, :func:`controller_path_rules`:
@@ -464,20 +465,38 @@ def target_rules(host: str, target: Any, targets: Any) -> List[Line]:
              % (", ".join(sorted(targets)), target))]
 
 
+# Buckets a role names inside a list of its own, besides ``<role>_s3_bucket``: the list's
+# variable and, for each key of an entry that holds a storage (a mapping whose ``bucket``
+# defaults to ``<role>_s3_bucket``), the access the role's consumer needs on it.
+S3_STORAGE_LISTS = {
+    "label_studio": ("label_studio_projects", (("s3_import", "read"), ("s3_export", "read_write"))),
+}
+# Roles that use a consumer's key of the store without a bucket of their own (SeldonDeployments
+# name theirs in modelUri): the consumer variable, the endpoint variable and the variable of a
+# key of the user's own (then the minio role's key is not read).
+S3_READERS = {
+    "seldon": ("seldon_model_storage_consumer", "seldon_model_storage_endpoint_url",
+               "seldon_model_storage_access_key"),
+}
+
+
 def s3_consumers(defaults_by_role: Mapping[str, Mapping[str, Any]]) -> Dict[str, Dict[str, Any]]:
     """Roles that use the platform's S3 store, read from their defaults: a role with
     ``<role>_s3_bucket`` and ``<role>_s3_consumer`` defaults; its endpoint is
-    ``<role>_s3_endpoint_url`` and ``<role>_enabled`` switches it (when it has them)."""
+    ``<role>_s3_endpoint_url`` and ``<role>_enabled`` switches it (when it has them);
+    ``storages_var`` is its list of storages on buckets of their own (S3_STORAGE_LISTS)."""
     consumers: Dict[str, Dict[str, Any]] = {}
     for role, defaults in sorted(defaults_by_role.items()):
         defaults = defaults or {}
         if "%s_s3_bucket" % role not in defaults or "%s_s3_consumer" % role not in defaults:
             continue
+        storages = S3_STORAGE_LISTS.get(role)
         consumers[role] = {
             "bucket_var": "%s_s3_bucket" % role,
             "consumer_var": "%s_s3_consumer" % role,
             "endpoint_var": "%s_s3_endpoint_url" % role if "%s_s3_endpoint_url" % role in defaults else None,
             "enabled_var": "%s_enabled" % role if "%s_enabled" % role in defaults else None,
+            "storages_var": storages[0] if storages and storages[0] in defaults else None,
         }
     return consumers
 
@@ -489,33 +508,103 @@ def _url_host(url: str) -> str:
         return ""
 
 
+def _on_this_store(endpoint: Any, server: str, server_addresses: Iterable[str]) -> bool:
+    """An endpoint left empty (the store's own) or naming the store's host or an address of it."""
+    if not endpoint:
+        return True
+    names = {server, "localhost", "127.0.0.1", "::1"} | {str(a) for a in server_addresses if a}
+    return _url_host(str(endpoint)) in names
+
+
+def _bucket_entries(buckets: Any) -> Dict[str, Mapping[str, Any]]:
+    return {str(b["name"]): b for b in buckets if isinstance(b, Mapping) and b.get("name")} \
+        if isinstance(buckets, list) else {}
+
+
+def _users(entry: Mapping[str, Any], access: str) -> List[str]:
+    """The consumers a bucket gives ``access`` (read_write; read: read_write or read_only)."""
+    keys = ("read_write",) if access == "read_write" else ("read_write", "read_only")
+    return [str(u) for k in keys for u in (entry.get(k) or []) if isinstance(entry.get(k), list)]
+
+
+def _no_bucket_hint(bucket: str, entries: Mapping[str, Any]) -> str:
+    close = difflib.get_close_matches(bucket, sorted(entries), n=1, cutoff=SUGGEST_CUTOFF)
+    return "; did you mean %s?" % close[0] if close else ""
+
+
+def _storage_rules(role: str, consumer: Mapping[str, Any], values: Mapping[str, Any], runner: str,
+                   server: str, entries: Mapping[str, Mapping[str, Any]], default_bucket: str,
+                   user: str) -> List[Line]:
+    variable = consumer.get("storages_var")
+    storages = values.get(variable) if variable else None
+    if not isinstance(storages, list):
+        return []
+    lines: List[Line] = []
+    for index, item in enumerate(storages):
+        if not isinstance(item, Mapping):
+            continue
+        name = str(item.get("title") or "[%d]" % index)
+        for key, access in S3_STORAGE_LISTS[role][1]:
+            spec = item.get(key)
+            if not isinstance(spec, Mapping):
+                continue
+            bucket = str(spec.get("bucket") or default_bucket or "")
+            if not bucket or bucket == default_bucket:
+                continue  # the role's own bucket: the rule on <role>_s3_bucket names it
+            entry = entries.get(bucket)
+            if entry is None:
+                lines.append((runner, variable, "%s: %s: bucket %s is not one of minio_buckets on %s, the store "
+                              "that creates the buckets%s" % (name, key, bucket, server, _no_bucket_hint(bucket, entries))))
+            elif user and user not in _users(entry, access):
+                lines.append((runner, variable, "%s: %s: bucket %s in minio_buckets on %s does not give %s (%s) %s"
+                              % (name, key, bucket, server, user, consumer["consumer_var"],
+                                 "read_write" if access == "read_write" else "read_only or read_write")))
+    return lines
+
+
 def s3_rules(role: str, consumer: Mapping[str, Any], values: Mapping[str, Any], runner: str,
              server: str, server_addresses: Iterable[str], buckets: Any) -> List[Line]:
     """The bucket a role uses (``<role>_s3_bucket``) is in the store's ``minio_buckets`` and
     gives the role's consumer (``<role>_s3_consumer``) read_write (the role writes: checkpoints,
-    pipelines' data, annotation exports). Only when the role's endpoint is this inventory's
-    store: not set, known only with facts, or naming the store's host or one of its addresses."""
+    pipelines' data, annotation exports); so is each bucket its storages name (``storages_var``:
+    Label Studio's projects' ``s3_import.bucket``, read access, and ``s3_export.bucket``,
+    read_write). Only when the role's endpoint is this inventory's store: not set, known only
+    with facts, or naming the store's host or one of its addresses."""
     if consumer.get("enabled_var") and not truthy(values.get(consumer["enabled_var"], True)):
         return []
     endpoint = values.get(consumer["endpoint_var"]) if consumer.get("endpoint_var") else None
-    if endpoint:
-        names = {server, "localhost", "127.0.0.1", "::1"} | {str(a) for a in server_addresses if a}
-        if _url_host(str(endpoint)) not in names:
-            return []
+    if not _on_this_store(endpoint, server, server_addresses):
+        return []
     bucket = str(values.get(consumer["bucket_var"]) or "")
     user = str(values.get(consumer["consumer_var"]) or "")
-    if not bucket:
+    entries = _bucket_entries(buckets)
+    lines: List[Line] = []
+    entry = entries.get(bucket) if bucket else None
+    if bucket and entry is None:
+        lines.append((server, "minio_buckets", "lists no bucket %s, which role %s on %s uses (%s)"
+                      % (bucket, role, runner, consumer["bucket_var"])))
+    elif entry is not None and user and user not in _users(entry, "read_write"):
+        lines.append((server, "minio_buckets", "bucket %s does not give %s read_write, which role %s on %s needs (%s)"
+                      % (bucket, user, role, runner, consumer["consumer_var"])))
+    return lines + _storage_rules(role, consumer, values, runner, server, entries, bucket, user)
+
+
+def s3_reader_rules(role: str, values: Mapping[str, Any], runner: str, server: str,
+                    server_addresses: Iterable[str], buckets: Any) -> List[Line]:
+    """A role of S3_READERS (switched on by ``<role>_enabled`` where it has one) that names a
+    consumer of this inventory's store, and no key of its own: the minio role makes a key only
+    for a consumer some bucket of minio_buckets names."""
+    consumer_var, endpoint_var, key_var = S3_READERS[role]
+    if not truthy(values.get("%s_enabled" % role, True)):
         return []
-    entries = {str(b["name"]): b for b in buckets if isinstance(b, Mapping) and b.get("name")} \
-        if isinstance(buckets, list) else {}
-    entry = entries.get(bucket)
-    if entry is None:
-        return [(server, "minio_buckets", "lists no bucket %s, which role %s on %s uses (%s)"
-                 % (bucket, role, runner, consumer["bucket_var"]))]
-    if user and user not in [str(u) for u in entry.get("read_write") or []]:
-        return [(server, "minio_buckets", "bucket %s does not give %s read_write, which role %s on %s needs (%s)"
-                 % (bucket, user, role, runner, consumer["consumer_var"]))]
-    return []
+    user = str(values.get(consumer_var) or "")
+    if not user or values.get(key_var) or not _on_this_store(values.get(endpoint_var), server, server_addresses):
+        return []
+    entries = _bucket_entries(buckets)
+    if any(user in _users(entry, "read") for entry in entries.values()):
+        return []
+    return [(runner, consumer_var, "%s is named by no bucket of minio_buckets on %s (read_only or read_write), "
+             "so the minio role makes no key for it" % (user, server))]
 
 
 def controller_path_rules(host: str, checks: Iterable[Tuple[str, Any, str, str]],

@@ -359,7 +359,9 @@ def test_s3_clients_are_read_from_the_roles_defaults():
     assert sorted(consumers) == ["determined", "label_studio", "pachyderm"]
     assert consumers["label_studio"] == {"bucket_var": "label_studio_s3_bucket",
                                          "consumer_var": "label_studio_s3_consumer",
-                                         "endpoint_var": "label_studio_s3_endpoint_url", "enabled_var": None}
+                                         "endpoint_var": "label_studio_s3_endpoint_url", "enabled_var": None,
+                                         "storages_var": "label_studio_projects"}
+    assert consumers["determined"]["storages_var"] is None
 
 
 @pytest.mark.parametrize("values,expected", [
@@ -381,6 +383,70 @@ def test_the_bucket_of_an_s3_client_is_the_stores(values, expected):
     consumer = _preflight.s3_consumers({"label_studio": defaults("label_studio")})["label_studio"]
     buckets = [{"name": "label-studio", "read_write": ["label_studio"], "read_only": ["reader"]}]
     assert lines(_preflight.s3_rules("label_studio", consumer, values, "h", "s3", ["192.0.2.5"], buckets)) == expected
+
+
+STORE = [{"name": "label-studio", "read_write": ["label_studio"]},
+         {"name": "raw-images", "read_only": ["label_studio"]},
+         {"name": "annotations", "read_write": ["label_studio"]},
+         {"name": "models", "read_only": ["seldon"], "read_write": ["trainer"]}]
+
+
+@pytest.mark.parametrize("projects,expected", [
+    # Storages on the role's own bucket, and on buckets the store creates with enough access.
+    ([{"title": "A", "s3_import": {"prefix": "x"}, "s3_export": {"prefix": "y"}},
+      {"title": "B", "s3_import": {"bucket": "raw-images"}, "s3_export": {"bucket": "annotations"}}], []),
+    # A bucket the store does not create, with the nearest one it does.
+    ([{"title": "B", "s3_export": {"bucket": "anotations"}}],
+     ["h: label_studio_projects: B: s3_export: bucket anotations is not one of minio_buckets on s3, "
+      "the store that creates the buckets; did you mean annotations?"]),
+    ([{"title": "C", "s3_import": {"bucket": "nosuch"}}],
+     ["h: label_studio_projects: C: s3_import: bucket nosuch is not one of minio_buckets on s3, "
+      "the store that creates the buckets"]),
+    # Read-only is enough to import from, not to export to.
+    ([{"title": "D", "s3_export": {"bucket": "raw-images"}}],
+     ["h: label_studio_projects: D: s3_export: bucket raw-images in minio_buckets on s3 does not give "
+      "label_studio (label_studio_s3_consumer) read_write"]),
+    ([{"title": "E", "s3_import": {"bucket": "models"}}],
+     ["h: label_studio_projects: E: s3_import: bucket models in minio_buckets on s3 does not give "
+      "label_studio (label_studio_s3_consumer) read_only or read_write"]),
+    # An entry without a title is named by its index; entries that are no mappings are the spec's.
+    (["x", {"s3_export": {"bucket": "nosuch"}}],
+     ["h: label_studio_projects: [1]: s3_export: bucket nosuch is not one of minio_buckets on s3, "
+      "the store that creates the buckets"]),
+])
+def test_the_buckets_of_label_studios_storages_are_the_stores(projects, expected):
+    consumer = _preflight.s3_consumers({"label_studio": defaults("label_studio")})["label_studio"]
+    values = {"label_studio_s3_bucket": "label-studio", "label_studio_s3_consumer": "label_studio",
+              "label_studio_projects": projects}
+    assert lines(_preflight.s3_rules("label_studio", consumer, values, "h", "s3", [], STORE)) == expected
+    # Another store than this inventory's: its buckets are not this inventory's to check.
+    values["label_studio_s3_endpoint_url"] = "https://s3.example.com"
+    assert _preflight.s3_rules("label_studio", consumer, values, "h", "s3", [], STORE) == []
+
+
+@pytest.mark.parametrize("values,expected", [
+    ({"seldon_model_storage_consumer": ""}, []),
+    ({"seldon_model_storage_consumer": "seldon"}, []),
+    ({"seldon_model_storage_consumer": "trainer"}, []),
+    ({"seldon_model_storage_consumer": "seldon", "seldon_model_storage_access_key": "own"}, []),
+    ({"seldon_model_storage_consumer": "serving", "seldon_enabled": False}, []),
+    ({"seldon_model_storage_consumer": "serving"},
+     ["cp: seldon_model_storage_consumer: serving is named by no bucket of minio_buckets on s3 "
+      "(read_only or read_write), so the minio role makes no key for it"]),
+    ({"seldon_model_storage_consumer": "serving", "seldon_model_storage_endpoint_url": "http://s3:9000"},
+     ["cp: seldon_model_storage_consumer: serving is named by no bucket of minio_buckets on s3 "
+      "(read_only or read_write), so the minio role makes no key for it"]),
+    ({"seldon_model_storage_consumer": "serving", "seldon_model_storage_endpoint_url": "https://s3.example.com"}, []),
+])
+def test_seldons_model_storage_consumer_has_a_key_of_the_store(values, expected):
+    assert lines(_preflight.s3_reader_rules("seldon", values, "cp", "s3", [], STORE)) == expected
+
+
+def test_the_readers_variables_are_the_roles():
+    for role, names in _preflight.S3_READERS.items():
+        assert set(names) <= set(options(role)), role
+    for role, (variable, _keys) in _preflight.S3_STORAGE_LISTS.items():
+        assert variable in options(role), role
 
 
 def test_controller_paths_must_exist(tmp_path):
