@@ -383,13 +383,27 @@ class ActionModule(ActionBase):
             elif role not in host_roles:
                 continue
             names = [v for v in (consumer["bucket_var"], consumer["consumer_var"], consumer["endpoint_var"],
-                                 consumer["enabled_var"]) if v]
+                                 consumer["enabled_var"], consumer.get("storages_var")) if v]
             values = {n: host.get(n) for n in names}
             if any(values[n] is _UNKNOWN for n in (consumer["bucket_var"], consumer["consumer_var"])):
                 continue
             values = {n: (None if v is _UNKNOWN else v) for n, v in values.items()}
             lines.extend(_preflight.s3_rules(role, consumer, values, host.name, server.name,
                                              server.addresses(), buckets))
+        for role, names in sorted(_preflight.S3_READERS.items()):
+            if role not in roles.names or (only and role not in only):
+                continue
+            if role in _artifacts.HELM_APP_ROLES:
+                if not control_planes or control_planes[0] != host.name:
+                    continue
+            elif role not in host_roles:
+                continue
+            values = {n: host.get(n) for n in list(names) + ["%s_enabled" % role]}
+            if values[names[0]] is _UNKNOWN:
+                continue
+            values = {n: (None if v is _UNKNOWN else v) for n, v in values.items()}
+            lines.extend(_preflight.s3_reader_rules(role, values, host.name, server.name,
+                                                    server.addresses(), buckets))
         return lines
 
     @staticmethod
