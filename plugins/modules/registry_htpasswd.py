@@ -18,7 +18,7 @@ description:
   - An entry is kept when it has the cost O(cost) and the user's password verifies against
     it; an entry at another cost, of another password or of another scheme is hashed again
     (once, the next run keeps it). Lines of users O(users) does not name, and comments, are
-    kept as they are. RV(changed) is true only when an entry was added or rewritten (or
+    kept as they are. C(changed) is true only when an entry was added or rewritten (or
     the file's owner, group or mode changed).
   - The file is written to a temporary file beside it, created with mode 0600, and renamed
     into place, so a reader never sees half a file and the hashes are never readable by others.
