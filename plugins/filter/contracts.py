@@ -7,7 +7,6 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 
 
-
 def credential_path(contracts, service, name=""):
     """<credentials_root>/<dir of service>[/<name>] from the contract map, or a clear error."""
     if not isinstance(contracts, dict) or "credentials" not in contracts or "credentials_root" not in contracts:
