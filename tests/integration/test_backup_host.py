@@ -15,7 +15,6 @@ narrowed to the inventory's groups)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pathlib
