@@ -18,21 +18,8 @@ MAP_FILE = "roles/common/defaults/main.yml"
 # are prose and do not match.
 SPELLING = re.compile(r"mlstack_credentials_dir\s*(?:\}\}\s*/|~\s*['\"]/)")
 
-# Spellings in files of roles other helpers own this session; the lead moves them onto the map
-# (mlstack.platform.credential_path) and removes them here. Each must still occur (a stale entry fails).
+# Spellings allowed outside the map, each with its reason. Each must still occur (a stale entry fails).
 KNOWN_EXCEPTIONS = {
-    ("roles/label_studio/vars/main.yml", "_label_studio_credentials_dir:"),
-    ("roles/label_studio/vars/main.yml", "_label_studio_db_password_file:"),
-    ("roles/label_studio/vars/main.yml", "_label_studio_s3_key_file:"),
-    ("roles/postgres/vars/main.yml", "_postgres_credentials_dir:"),
-    ("roles/offline_registry/vars/main.yml", "_offline_registry_credentials:"),
-    ("roles/offline_registry/defaults/main.yml", "/offline_registry/pull-password"),
-    ("roles/offline_registry/defaults/main.yml", "/offline_registry/push-password"),
-    ("roles/gitlab_runner/defaults/main.yml", "gitlab_runner_admin_token_file:"),
-    ("roles/gitlab_runner/meta/argument_specs.yml", "/gitlab/runner_admin_token"),
-    ("roles/microk8s_gpu/defaults/main.yml", "microk8s_gpu_kubeconfig_dest:"),
-    ("roles/bundle/defaults/main.yml", "mlstack_bundle_signing_key:"),
-    ("roles/bundle/tasks/apt-key.yml", "/bundle/apt-keys"),
     # EXAMPLES of the module's documentation (a playbook snippet for users, not code of the collection).
     ("plugins/modules/bundle_signing_key.py", "/bundle-signing.key"),
 }
