@@ -114,7 +114,7 @@ def test_three_bad_inputs_in_the_lab_fail_in_one_run_with_exactly_their_lines(tm
                        .replace("minio_engine: seaweedfs", "minio_engine: ceph")
                        .replace("docker_host_source: distro", "docker_host_source: snap")
                        + "postgress_databases:\n  - name: mlflow\n")
-    rc, report, stderr = playbook(copy, "--check")
+    rc, report, stderr = playbook(copy, "--check", *controller_paths(tmp_path))
     assert rc != 0
     assert failure_lines(report) == [
         "mlstack-lab-host1: docker_host_source: must be one of distro, upstream, got snap",
@@ -135,7 +135,7 @@ def test_the_typo_that_emptied_postgres_databases_is_named_twice(tmp_path):
     # The incident of issue 15: the list renamed by a typo; the role would have written
     # pg_hba.conf without the consumers' rules.
     copy = broken_copy(tmp_path, "lab", lambda text: text.replace("\npostgres_databases:", "\npostgress_databases:"))
-    rc, report, stderr = playbook(copy, name="preflight.yml")
+    rc, report, stderr = playbook(copy, *controller_paths(tmp_path), name="preflight.yml")
     assert rc != 0
     assert failure_lines(report) == [
         "mlstack-lab-host1: postgres_databases: lists no database labelstudio (owner labelstudio), "
@@ -146,7 +146,7 @@ def test_the_typo_that_emptied_postgres_databases_is_named_twice(tmp_path):
 
 def test_undeclared_variables_only_warn_when_asked(tmp_path):
     copy = broken_copy(tmp_path, "lab", lambda text: text + "postgress_databases: []\nmlstack_preflight_undeclared: warn\n")
-    rc, report, stderr = playbook(copy, name="preflight.yml")
+    rc, report, stderr = playbook(copy, *controller_paths(tmp_path), name="preflight.yml")
     assert rc == 0, json.dumps(report)[-3000:]
     result = task_results(report, CHECK_TASK)["mlstack-lab-host1"]
     assert result["errors"] == []
@@ -159,7 +159,7 @@ def test_a_secret_from_a_vault_variable_is_neither_templated_nor_shown(tmp_path)
                        .replace("  - name: labelstudio\n", "  - name: labelstudio\n    password: \"{{ vault_labelstudio_db }}\"\n")
                        + "label_studio_db_password: \"{{ vault_labelstudio_db }}\"\nvault_labelstudio_db: Sw0rdfish-1\n"
                        + "minio_engine_x: 1\n")
-    rc, report, stderr = playbook(copy, name="preflight.yml")
+    rc, report, stderr = playbook(copy, *controller_paths(tmp_path), name="preflight.yml")
     assert rc != 0
     assert failure_lines(report) == [
         "mlstack-lab-host1: minio_engine_x: not declared by any role; did you mean minio_engine?"]
@@ -172,7 +172,7 @@ def test_a_secret_from_a_vault_variable_is_neither_templated_nor_shown(tmp_path)
 def test_site_variables_that_playbooks_read_are_declared(tmp_path):
     # verify.yml's report path is a site variable (docs/operations.md), not a typo.
     copy = broken_copy(tmp_path, "lab", lambda text: text + "mlstack_health_report: /srv/site/health.json\n")
-    rc, report, stderr = playbook(copy, name="preflight.yml")
+    rc, report, stderr = playbook(copy, *controller_paths(tmp_path), name="preflight.yml")
     assert rc == 0, json.dumps(report)[-3000:]
     assert task_results(report, CHECK_TASK)["mlstack-lab-host1"]["undeclared"] == []
 
@@ -181,7 +181,7 @@ def test_cross_host_rules_name_every_host_of_a_multi_node_site(tmp_path):
     copy = broken_copy(tmp_path, "multi_node", lambda text: text
                        .replace("postgres_hba_allowed_cidrs: [192.0.2.0/24]", "postgres_hba_allowed_cidrs: [192.0.2.8/30]")
                        .replace("mlstack_registry: data1:5000", "mlstack_registry: data2:5000"))
-    rc, report, stderr = playbook(copy, "--check")
+    rc, report, stderr = playbook(copy, "--check", *controller_paths(tmp_path))
     assert rc != 0
     registry = ["%s: mlstack_registry: names data2, which is not a host of group registry (data1) nor the address of one"
                 % host for host in ("data1", "git1", "k8s1", "k8s2", "k8s3", "runner1")]
@@ -199,7 +199,7 @@ def test_docker_hosts_yml_checks_the_roles_it_runs(tmp_path):
     copy = broken_copy(tmp_path, "lab", lambda text: text
                        .replace("minio_engine: seaweedfs", "minio_engine: ceph")
                        .replace("docker_host_source: distro", "docker_host_source: snap"))
-    rc, report, stderr = playbook(copy, "--check", name="docker_hosts.yml")
+    rc, report, stderr = playbook(copy, "--check", *controller_paths(tmp_path), name="docker_hosts.yml")
     assert rc != 0
     # minio is not a role of this playbook: its error waits for site.yml.
     assert failure_lines(report) == ["mlstack-lab-host1: docker_host_source: must be one of distro, upstream, got snap"]
