@@ -12,7 +12,8 @@
 #   e2e        tests/e2e/run.py all --down: lab_multi over SSH (cut off by a SIGKILL and a
 #              dockerd restart, leak scan), then the air-gapped run; hosts mlstack-lab-m1..m3
 #   bad-input  tests/e2e/run.py bad-input --down: the bad-input table on the demo host
-#              mlstack-lab-host1
+#              mlstack-lab-host1; then tests/integration/test_backup_host.py on fresh demo
+#              hosts 1 and 2 (backups to a backup host), removed after
 #   ee         tests/ee/build.sh: the execution environment built with ansible-builder from
 #              the lab's Debian image, then ansible-doc and a syntax check of site.yml in it
 # Each uses its own hosts, networks and addresses.
@@ -51,7 +52,7 @@ fi
 
 # What a job is called in the output: a molecule scenario, or the end-to-end tiers.
 label() {
-  case "$1" in e2e) echo "e2e tiers" ;; bad-input) echo "bad-input table" ;; ee) echo "execution environment" ;; *) echo "molecule $1" ;; esac
+  case "$1" in e2e) echo "e2e tiers" ;; bad-input) echo "bad-input table and backup host" ;; ee) echo "execution environment" ;; *) echo "molecule $1" ;; esac
 }
 
 run_one() {
@@ -59,7 +60,13 @@ run_one() {
   start=$(date +%s)
   case "$s" in
     e2e) "$BIN/python" tests/e2e/run.py all --down >"$LOGS/$s.log" 2>&1 ;;
-    bad-input) "$BIN/python" tests/e2e/run.py bad-input --down >"$LOGS/$s.log" 2>&1 ;;
+    # The bad-input table, then backups to a backup host (tests/integration/test_backup_host.py):
+    # both on the demo lab hosts, so one after the other in one job, on fresh hosts each.
+    bad-input) { "$BIN/python" tests/e2e/run.py bad-input --down \
+                 && tests/lab/lab.sh hosts-up 2 \
+                 && MLSTACK_LAB_HOSTS_REQUIRED=1 PYTHONPATH="$ROOT/.ansible/collections" \
+                    "$BIN/python" -m pytest -q -p no:cacheprovider tests/integration/test_backup_host.py; } >"$LOGS/$s.log" 2>&1
+               rc=$?; tests/lab/lab.sh hosts-down >>"$LOGS/$s.log" 2>&1; (exit "$rc") ;;
     ee) VENV=$(dirname "$BIN") tests/ee/build.sh >"$LOGS/$s.log" 2>&1 ;;
     *) "$BIN/molecule" test -s "$s" >"$LOGS/$s.log" 2>&1 ;;
   esac
