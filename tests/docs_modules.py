@@ -266,7 +266,7 @@ def module_names() -> list[str]:
     return sorted(p.stem for p in (ROOT / "plugins" / "modules").glob("*.py") if not p.name.startswith("_"))
 
 
-def _ansible_doc_json(names: list[str]) -> tuple[dict, str]:
+def _ansible_doc_json(names: list[str], kind: str = "module") -> tuple[dict, str]:
     collections = ROOT / ".ansible" / "collections"
     link = collections / "ansible_collections" / "mlstack" / "platform"
     if not link.exists():
@@ -275,21 +275,22 @@ def _ansible_doc_json(names: list[str]) -> tuple[dict, str]:
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections), ANSIBLE_HOME=str(ROOT / ".ansible"),
                ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     tool = pathlib.Path(sys.executable).parent / "ansible-doc"
-    result = subprocess.run([str(tool), "--json", "-t", "module"] + [f"{COLLECTION}.{n}" for n in names],
+    result = subprocess.run([str(tool), "--json", "-t", kind] + [f"{COLLECTION}.{n}" for n in names],
                             check=False, capture_output=True, text=True, env=env)
     data = json.loads(result.stdout or "{}") if result.returncode == 0 else {}
     return data, " ".join(result.stderr.split())
 
 
-def ansible_doc(names: list[str]) -> tuple[dict[str, dict], dict[str, str]]:
-    """The modules' documentation as ansible-doc reads it from the checkout, and the error
+def ansible_doc(names: list[str], kind: str = "module") -> tuple[dict[str, dict], dict[str, str]]:
+    """The modules' (or, with kind "role", the roles') documentation as ansible-doc reads it
+    from the checkout, and the error
     of each module whose documentation it cannot read (one ansible-doc run for all; one per
     module only when that run fails, to name each culprit)."""
-    data = _ansible_doc_json(names)[0]
+    data = _ansible_doc_json(names, kind)[0]
     docs = {n: data[f"{COLLECTION}.{n}"] for n in names if f"{COLLECTION}.{n}" in data}
     errors = {}
     for name in (n for n in names if n not in docs):
-        one, error = _ansible_doc_json([name])
+        one, error = _ansible_doc_json([name], kind)
         if f"{COLLECTION}.{name}" in one:
             docs[name] = one[f"{COLLECTION}.{name}"]
         else:

@@ -16,10 +16,7 @@ appended when absent, and writes a new page for a role that has none."""
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import pathlib
-import subprocess
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
@@ -37,34 +34,11 @@ def role_names() -> list[str]:
     return sorted(p.parent.parent.name for p in (ROOT / "roles").glob("*/meta/argument_specs.yml"))
 
 
-def _ansible_doc_json(names: list[str]) -> tuple[dict, str]:
-    collections = ROOT / ".ansible" / "collections"
-    link = collections / "ansible_collections" / "mlstack" / "platform"
-    if not link.exists():
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(ROOT)
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections), ANSIBLE_HOME=str(ROOT / ".ansible"),
-               ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    tool = pathlib.Path(sys.executable).parent / "ansible-doc"
-    result = subprocess.run([str(tool), "--json", "-t", "role"] + [f"{COLLECTION}.{n}" for n in names],
-                            check=False, capture_output=True, text=True, env=env)
-    data = json.loads(result.stdout or "{}") if result.returncode == 0 else {}
-    return data, " ".join(result.stderr.split())
-
-
 def ansible_doc(names: list[str]) -> tuple[dict[str, dict], dict[str, str]]:
-    """Each role's entry points as ansible-doc reads them, and the error of each role whose
-    specs it cannot read (one run for all; one per role only when that run fails)."""
-    data = _ansible_doc_json(names)[0]
-    docs = {n: data[f"{COLLECTION}.{n}"] for n in names if f"{COLLECTION}.{n}" in data}
-    errors = {}
-    for name in (n for n in names if n not in docs):
-        one, error = _ansible_doc_json([name])
-        if f"{COLLECTION}.{name}" in one:
-            docs[name] = one[f"{COLLECTION}.{name}"]
-        else:
-            errors[name] = error or "no argument specs"
-    return docs, errors
+    """Each role's entry points as ``ansible-doc -t role`` reads them, and the error of each
+    role whose specs it cannot read (tests/docs_modules.py's reader)."""
+    docs, errors = fmt.ansible_doc(names, "role")
+    return docs, {name: (error if error != "no documentation" else "no argument specs") for name, error in errors.items()}
 
 
 def _text(value: str | list[str] | None, role: str) -> str:
