@@ -1,0 +1,270 @@
+# Copyright: mlstack.platform developers
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""Render every variable of roles/<role>/vars/main.yml with Ansible, for the example
+inventories, to JSON: the check that moving logic out of vars/ into filter plugins keeps
+every value the same.
+
+    .venv/bin/python tests/unit/vars_render.py minio -o /tmp/before.json     # render
+    .venv/bin/python tests/unit/vars_render.py minio --diff /tmp/before.json  # render, compare
+    .venv/bin/python tests/unit/vars_render.py minio --base HEAD             # compare with the
+        # vars/main.yml files of a commit (rendered in a copy of this tree that has only them
+        # from that commit, with the same fixtures)
+
+The variables are resolved the way a play resolves them (ansible-core's VariableManager for
+a play that applies the role, on each host of the role's group in each inventory: common's and
+the role's defaults, the inventory's group_vars and host_vars, the role's vars), and each one is
+templated on its own; a variable that fails is recorded as ``!error <class>: <message>``.
+What only a run can supply (facts, registered results, loop variables) comes from FIXTURES,
+plain made-up values. VARIANTS adds switches the example inventories leave off, so that every
+branch of the vars is rendered. No host is contacted and nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(os.environ.get("VARS_RENDER_ROOT") or Path(__file__).resolve().parents[2])
+os.environ["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
+os.environ.setdefault("ANSIBLE_HOME", str(ROOT / ".ansible"))
+os.environ["ANSIBLE_COLLECTIONS_PATH"] = str(ROOT / ".ansible" / "collections")
+
+INVENTORIES = ("single_node", "multi_node", "airgap", "lab", "lab_multi")
+
+# The group of site.yml's play that applies each role.
+GROUPS = {
+    "minio": ["object_store"], "microk8s_gpu": ["k8s_control_plane", "k8s_workers"], "nautilus": ["nautilus"],
+    "docker_host": ["docker_hosts"], "postgres": ["postgres"], "offline_registry": ["registry"],
+    "gitlab_runner": ["gitlab_runners"], "label_studio": ["labeling"], "gitlab": ["gitlab"],
+    "determined": ["k8s_control_plane"], "seldon": ["k8s_control_plane"], "pachyderm": ["k8s_control_plane"],
+    "bundle": ["all"],
+}
+
+_FACTS = {
+    "hostname": "node1", "fqdn": "node1.site.example", "all_ipv4_addresses": ["10.0.0.11", "172.17.0.1"],
+    "default_ipv4": {"address": "10.0.0.11", "interface": "eth0"}, "distribution": "Debian",
+    "distribution_release": "bookworm", "distribution_major_version": "12", "architecture": "x86_64",
+    "os_family": "Debian", "getent_passwd": {"gitlab-runner": ["x", "999", "999", "", "/home/gitlab-runner", "/bin/bash"]},
+}
+
+# What a run supplies: facts, registered results and loop variables (made-up values).
+COMMON_FIXTURES: dict[str, Any] = {
+    "ansible_facts": _FACTS, "ansible_check_mode": False, "ansible_playbook_python": "/usr/bin/python3",
+}
+FIXTURES: dict[str, dict[str, Any]] = {
+    "minio": {
+        "_minio_root": {"access_key": "ROOTACCESSKEY0000000", "secret_key": "root-secret-" + "s" * 28},
+        "_minio_consumer_keys": {c: {"access_key": c.upper()[:8].ljust(20, "K"), "secret_key": c + "-secret"}
+                                 for c in ("determined", "pachyderm", "label-studio", "label_studio", "seldon",
+                                           "gitlab", "backup", "nautilus")},
+        "_minio_policy_info": {"rc": 0, "stdout": json.dumps({"policyInfo": {"Policy": {"Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": ["arn:aws:s3:::b/*"]},
+            {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"], "Resource": "arn:aws:s3:::b"}]}}})},
+    },
+}
+# Loop variables: the vars are rendered once for each value (key: the loop variable, value:
+# the variable holding the list it loops over).
+LOOPS: dict[str, dict[str, str]] = {
+    "minio": {"_minio_consumer": "_minio_consumers"},
+}
+VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
+    "minio": {
+        "minio-tls": {"minio_engine": "minio", "minio_tls": True, "minio_console_enabled": True},
+        "seaweedfs-tls-files": {"minio_engine": "seaweedfs", "minio_tls": True, "minio_tls_cert_file": "/c/s.crt",
+                                "minio_tls_key_file": "/c/s.key", "minio_tls_ca_file": "/c/ca.crt",
+                                "minio_bind_address": "fd00::5", "minio_data_volume": "s3data"},
+        "no-buckets": {"minio_buckets": [], "_minio_policy_info": {"rc": 1, "stdout": ""}},
+        "policy-without-statements": {"_minio_policy_info": {"rc": 0, "stdout": '{"policyInfo": {}}'}},
+    },
+}
+
+from ansible import context  # noqa: E402 (after the environment above)
+from ansible.module_utils.common.collections import ImmutableDict  # noqa: E402
+from ansible.inventory.manager import InventoryManager  # noqa: E402
+from ansible.parsing.dataloader import DataLoader  # noqa: E402
+from ansible.playbook.play import Play  # noqa: E402
+from ansible.plugins.loader import init_plugin_loader  # noqa: E402
+from ansible.template import Templar  # noqa: E402
+from ansible.vars.manager import VariableManager  # noqa: E402
+
+
+def _plain(value: Any) -> Any:
+    """JSON-able copy (ansible-core's tagged strings and lazy containers to plain ones)."""
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    # Paths under the checkout (inventory_dir, playbook_dir) do not depend on where it is.
+    return str(value).replace(str(ROOT), "<root>")
+
+
+def _error(exc: Exception) -> str:
+    return "!error %s: %s" % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+
+
+def _role_task(blocks: list, role: str):
+    """A task of ``role`` in the compiled play (its role defaults and vars apply to it)."""
+    for block in blocks:
+        for task in block.block:
+            if getattr(task, "_role", None) is not None and task._role.get_name().endswith("." + role):
+                return task
+            if hasattr(task, "block"):
+                found = _role_task([task], role)
+                if found is not None:
+                    return found
+    return None
+
+
+def render_role(role: str, inventories: tuple[str, ...] = INVENTORIES) -> dict[str, dict[str, Any]]:
+    """{"<inventory>/<host>[/<variant>][/<loopvar>=<value>]": {var: rendered value or error}}."""
+    loader = DataLoader()
+    names = list((loader.load_from_file(str(ROOT / "roles" / role / "vars" / "main.yml")) or {}).keys())
+    out: dict[str, dict[str, Any]] = {}
+    for inv_name in inventories:
+        inventory = InventoryManager(loader=loader, sources=[str(ROOT / "inventories" / inv_name / "hosts.yml")])
+        variable_manager = VariableManager(loader=loader, inventory=inventory)
+        hosts = []
+        for group in GROUPS.get(role, ["all"]):
+            hosts += [h for h in inventory.get_hosts(group) if h not in hosts]
+        if not hosts:
+            hosts = inventory.get_hosts("all")[:1]
+        play = Play.load({"name": "render", "hosts": "all", "gather_facts": False,
+                          "roles": [{"role": "mlstack.platform." + role}]},
+                         variable_manager=variable_manager, loader=loader)
+        task = _role_task(play.compile(), role)
+        assert task is not None, "no task of %s in the play" % role
+        for host in hosts:
+            base = variable_manager.get_vars(play=play, host=host, task=task)
+            for variant, overlay in [("", {})] + list(VARIANTS.get(role, {}).items()):
+                variables = dict(base)
+                variables.update(COMMON_FIXTURES)
+                variables.update(FIXTURES.get(role, {}))
+                variables.update(overlay)
+                key = "%s/%s%s" % (inv_name, host.name, "/" + variant if variant else "")
+                out[key] = _render_all(loader, variables, names)
+                for loop_var, items_var in LOOPS.get(role, {}).items():
+                    try:
+                        items = Templar(loader, variables=variables).template(variables[items_var])
+                    except Exception as exc:  # noqa: BLE001 (recorded, compared)
+                        out[key + "/" + loop_var] = {"!loop": _error(exc)}
+                        continue
+                    needing = _depending(variables, names, loop_var)
+                    for item in items:
+                        looped = dict(variables, **{loop_var: item})
+                        out["%s/%s=%s" % (key, loop_var, item)] = _render_all(loader, looped, needing)
+    return out
+
+
+def _depending(variables: dict[str, Any], names: list[str], loop_var: str) -> list[str]:
+    """The vars whose definition reads ``loop_var``, directly or through other vars."""
+    raw = {name: json.dumps(_plain(variables[name])) for name in names}
+    found = {loop_var}
+    while True:
+        more = {n for n in names if n not in found and any(re.search(r"\b%s\b" % re.escape(f), raw[n]) for f in found)}
+        if not more:
+            return [n for n in names if n in found]
+        found |= more
+
+
+def _render_all(loader: DataLoader, variables: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    templar = Templar(loader, variables=variables)
+    rendered = {}
+    for name in names:
+        try:
+            rendered[name] = _plain(templar.template(variables[name]))
+        except Exception as exc:  # noqa: BLE001 (recorded, compared)
+            rendered[name] = _error(exc)
+    return rendered
+
+
+def _diff(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """Differences of two renderings ({role: {rendering: {var: value}}}): a variable gone or
+    new is reported once with the number of renderings, a changed value each time."""
+    lines, gone, new = [], {}, {}
+    for role in sorted(set(before) | set(after)):
+        for where in sorted(set(before.get(role, {})) | set(after.get(role, {}))):
+            old_vars, new_vars = before.get(role, {}).get(where), after.get(role, {}).get(where)
+            if old_vars is None or new_vars is None:
+                lines.append("%s %s/%s (rendering %s)" % ("-" if new_vars is None else "+", role, where,
+                                                          "gone" if new_vars is None else "new"))
+                continue
+            for name in sorted(set(old_vars) | set(new_vars)):
+                if name not in new_vars:
+                    gone.setdefault("%s %s" % (role, name), []).append(where)
+                elif name not in old_vars:
+                    new.setdefault("%s %s" % (role, name), []).append(where)
+                elif old_vars[name] != new_vars[name]:
+                    lines.append("~ %s/%s %s\n    before: %s\n    after:  %s"
+                                 % (role, where, name, json.dumps(old_vars[name]), json.dumps(new_vars[name])))
+    lines += ["- %s (gone, in %d renderings)" % (k, len(v)) for k, v in sorted(gone.items())]
+    lines += ["+ %s (new, in %d renderings)" % (k, len(v)) for k, v in sorted(new.items())]
+    return lines
+
+
+def _base_tree(rev: str, roles: list[str], tmp: Path) -> Path:
+    """A copy of this tree whose roles/<role>/vars/main.yml are those of ``rev``."""
+    import shutil
+    import subprocess
+    here = Path(__file__).resolve().parents[2]
+    base = tmp / "tree"
+    for part in ("roles", "plugins", "inventories", "meta", "playbooks"):
+        shutil.copytree(here / part, base / part, symlinks=True)
+    for part in ("ansible.cfg", "galaxy.yml"):
+        shutil.copy2(here / part, base / part)
+    for role in roles:
+        old = subprocess.run(["git", "-C", str(here), "show", "%s:roles/%s/vars/main.yml" % (rev, role)],
+                             capture_output=True, text=True, check=True).stdout
+        (base / "roles" / role / "vars" / "main.yml").write_text(old)
+    link = base / ".ansible" / "collections" / "ansible_collections" / "mlstack" / "platform"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(base)
+    return base
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("roles", nargs="*", help="roles (default: every role with a vars/main.yml)")
+    parser.add_argument("-o", "--output", help="write the rendering to this JSON file")
+    parser.add_argument("--diff", help="compare with this earlier rendering; rc 1 when anything differs")
+    parser.add_argument("--base", help="compare with the vars/main.yml files of this commit; rc 1 when anything differs")
+    args = parser.parse_args(argv)
+    roles = args.roles or sorted(p.parent.parent.name for p in (ROOT / "roles").glob("*/vars/main.yml"))
+    if args.base:
+        import subprocess
+        import tempfile
+        with tempfile.TemporaryDirectory(prefix="vars-render-") as tmp:
+            base = _base_tree(args.base, roles, Path(tmp))
+            args.diff = str(Path(tmp) / "base.json")
+            subprocess.run([sys.executable, __file__, *roles, "-o", args.diff], check=True,
+                           env=dict(os.environ, VARS_RENDER_ROOT=str(base), ANSIBLE_HOME=str(base / ".ansible")))
+            return main([*roles, "--diff", args.diff] + (["-o", args.output] if args.output else []))
+    context.CLIARGS = ImmutableDict(check=False, diff=False, verbosity=0)
+    init_plugin_loader([os.environ["ANSIBLE_COLLECTIONS_PATH"]])
+    rendered = {role: render_role(role) for role in roles}
+    text = json.dumps(rendered, indent=1, sort_keys=True)
+    if args.output:
+        Path(args.output).write_text(text + "\n")
+    if args.diff:
+        before = json.loads(Path(args.diff).read_text())
+        lines = _diff({r: before.get(r, {}) for r in roles}, rendered)
+        shown = lines[:80] + (["... and %d more differences" % (len(lines) - 80)] if len(lines) > 80 else [])
+        print("\n".join(shown) if lines else "vars_render: %s identical" % ", ".join(roles))
+        return 1 if lines else 0
+    if not args.output:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
