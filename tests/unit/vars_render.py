@@ -45,6 +45,13 @@ GROUPS = {
     "bundle": ["all"],
 }
 
+# Layouts the example inventories only describe in comments, added to them as a second source:
+# multi_node's "one control plane and GPU workers" (group k8s_cp_one with
+# microk8s_gpu_control_plane_group: k8s_cp_one in a variant).
+EXTRA_SOURCES = {
+    "multi_node": "all:\n  children:\n    k8s_cp_one: {hosts: {k8s1: }}\n    k8s_workers: {hosts: {k8s2: , k8s3: }}\n",
+}
+
 _FACTS = {
     "hostname": "node1", "fqdn": "node1.site.example", "all_ipv4_addresses": ["10.0.0.11", "172.17.0.1"],
     "default_ipv4": {"address": "10.0.0.11", "interface": "eth0"}, "distribution": "Debian",
@@ -52,7 +59,9 @@ _FACTS = {
     "os_family": "Debian", "getent_passwd": {"gitlab-runner": ["x", "999", "999", "", "/home/gitlab-runner", "/bin/bash"]},
 }
 
-# What a run supplies: facts, registered results and loop variables (made-up values).
+# What a run supplies: facts, registered results and loop variables (made-up values). They
+# are set as facts of every host of the inventory (so hostvars[other] has them too); a
+# callable is called with the host's name.
 COMMON_FIXTURES: dict[str, Any] = {
     "ansible_facts": _FACTS, "ansible_check_mode": False, "ansible_playbook_python": "/usr/bin/python3",
 }
@@ -66,6 +75,14 @@ FIXTURES: dict[str, dict[str, Any]] = {
             {"Effect": "Allow", "Action": "s3:GetObject", "Resource": ["arn:aws:s3:::b/*"]},
             {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"], "Resource": "arn:aws:s3:::b"}]}}})},
     },
+    "microk8s_gpu": {
+        "_microk8s_gpu_self": lambda host: {"name": host + "-node", "join_address": "", "api_address": "10.0.0.11",
+                                            "join_candidates": ["10.0.0.11"]},
+        "_microk8s_gpu_count": lambda host: 1 if "gpu" in host or host.endswith("1") else 0,
+        "_microk8s_gpu_nvidia_smi": lambda host: "gpu" in host,
+        "_microk8s_gpu_snaps": lambda host: {"core22": {}, "snapd": {}} if host.endswith("2") else
+        {"microk8s": {"notes": "-"}, "core22": {}},
+    },
 }
 # Loop variables: the vars are rendered once for each value (key: the loop variable, value:
 # the variable holding the list it loops over).
@@ -73,6 +90,22 @@ LOOPS: dict[str, dict[str, str]] = {
     "minio": {"_minio_consumer": "_minio_consumers"},
 }
 VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
+    "microk8s_gpu": {
+        "offline-everything": {"mlstack_offline": True, "microk8s_gpu_nvidia": True, "microk8s_gpu_ingress": True,
+                               "microk8s_gpu_knative": True, "microk8s_gpu_dashboard": False,
+                               "microk8s_gpu_extra_addons": [{"name": "community/knative", "state": "enabled"},
+                                                             {"name": "core/gpu"}, {"name": "rbac", "state": "disabled"}],
+                               "microk8s_gpu_image_archives": [{"path": "/media/x/gpu-op.tar", "sha256": "ab"}, {"path": "rel.tar"}],
+                               "microk8s_gpu_extra_sans": ["k8s.site.example", "10.1.2.3", "fd00::1", "vip", "192.0.2.9"],
+                               "microk8s_gpu_channel": "1.36", "ansible_check_mode": True,
+                               "mlstack_proxy": {"http": "http://proxy:3128", "no_proxy": ["localhost", "10.0.0.0/8"]}},
+        "channel-risk": {"microk8s_gpu_channel": "edge", "microk8s_gpu_nvidia": False, "microk8s_gpu_ingress": False,
+                         "microk8s_gpu_ingress_chart_repository": "http://charts.site", "microk8s_gpu_nvidia_driver": "host"},
+        "channel-risk-branch": {"microk8s_gpu_channel": "beta/hotfix", "microk8s_gpu_ingress": True,
+                                "microk8s_gpu_ingress_chart_repository": "http://charts.site"},
+        "channel-full": {"microk8s_gpu_channel": "1.36/candidate", "microk8s_gpu_knative": False},
+        "workers": {"microk8s_gpu_control_plane_group": "k8s_cp_one", "microk8s_gpu_nvidia_driver": "auto"},
+    },
     "minio": {
         "minio-tls": {"minio_engine": "minio", "minio_tls": True, "minio_console_enabled": True},
         "seaweedfs-tls-files": {"minio_engine": "seaweedfs", "minio_tls": True, "minio_tls_cert_file": "/c/s.crt",
@@ -90,6 +123,7 @@ from ansible.parsing.dataloader import DataLoader  # noqa: E402
 from ansible.playbook.play import Play  # noqa: E402
 from ansible.plugins.loader import init_plugin_loader  # noqa: E402
 from ansible.template import Templar  # noqa: E402
+from ansible.vars.hostvars import HostVars  # noqa: E402
 from ansible.vars.manager import VariableManager  # noqa: E402
 
 
@@ -128,18 +162,34 @@ def _role_task(blocks: list, role: str):
 
 def render_role(role: str, inventories: tuple[str, ...] = INVENTORIES) -> dict[str, dict[str, Any]]:
     """{"<inventory>/<host>[/<variant>][/<loopvar>=<value>]": {var: rendered value or error}}."""
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="vars-render-inv-") as tmp:
+        return _render_role(role, inventories, Path(tmp))
+
+
+def _render_role(role: str, inventories: tuple[str, ...], tmp: Path) -> dict[str, dict[str, Any]]:
     loader = DataLoader()
     names = list((loader.load_from_file(str(ROOT / "roles" / role / "vars" / "main.yml")) or {}).keys())
     out: dict[str, dict[str, Any]] = {}
     for inv_name in inventories:
-        inventory = InventoryManager(loader=loader, sources=[str(ROOT / "inventories" / inv_name / "hosts.yml")])
+        sources = [str(ROOT / "inventories" / inv_name / "hosts.yml")]
+        if inv_name in EXTRA_SOURCES:
+            (tmp / (inv_name + ".yml")).write_text(EXTRA_SOURCES[inv_name])
+            sources.append(str(tmp / (inv_name + ".yml")))
+        inventory = InventoryManager(loader=loader, sources=sources)
         variable_manager = VariableManager(loader=loader, inventory=inventory)
+        # As a play's task queue manager does: hostvars[<host>] for every host.
+        variable_manager._hostvars = HostVars(inventory=inventory, variable_manager=variable_manager, loader=loader)
         hosts = []
         for group in GROUPS.get(role, ["all"]):
             hosts += [h for h in inventory.get_hosts(group) if h not in hosts]
         if not hosts:
             hosts = inventory.get_hosts("all")[:1]
-        play = Play.load({"name": "render", "hosts": "all", "gather_facts": False,
+        for host in inventory.get_hosts("all"):
+            variable_manager.set_host_facts(host.name, _FACTS)
+            variable_manager.set_nonpersistent_facts(host.name, {
+                k: (v(host.name) if callable(v) else v) for k, v in FIXTURES.get(role, {}).items()})
+        play = Play.load({"name": "render", "hosts": ":".join(GROUPS.get(role, ["all"])), "gather_facts": False,
                           "roles": [{"role": "mlstack.platform." + role}]},
                          variable_manager=variable_manager, loader=loader)
         task = _role_task(play.compile(), role)
@@ -149,7 +199,6 @@ def render_role(role: str, inventories: tuple[str, ...] = INVENTORIES) -> dict[s
             for variant, overlay in [("", {})] + list(VARIANTS.get(role, {}).items()):
                 variables = dict(base)
                 variables.update(COMMON_FIXTURES)
-                variables.update(FIXTURES.get(role, {}))
                 variables.update(overlay)
                 key = "%s/%s%s" % (inv_name, host.name, "/" + variant if variant else "")
                 out[key] = _render_all(loader, variables, names)
