@@ -75,6 +75,12 @@ FIXTURES: dict[str, dict[str, Any]] = {
             {"Effect": "Allow", "Action": "s3:GetObject", "Resource": ["arn:aws:s3:::b/*"]},
             {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"], "Resource": "arn:aws:s3:::b"}]}}})},
     },
+    "nautilus": {
+        "_nautilus_network_info": {"exists": True, "network": {"IPAM": {"Config": [{"Subnet": "172.30.0.0/16",
+                                                                                  "Gateway": "172.30.0.1"}]}}},
+        "_nautilus_secrets": {"DB_PASS": "db-pass", "GITLAB_ADMIN_TOKEN": "token"},
+        "_nautilus_network_result": {"changed": False}, "_nautilus_image_copy": {"changed": True},
+    },
     "microk8s_gpu": {
         "_microk8s_gpu_self": lambda host: {"name": host + "-node", "join_address": "", "api_address": "10.0.0.11",
                                             "join_candidates": ["10.0.0.11"]},
@@ -89,7 +95,22 @@ FIXTURES: dict[str, dict[str, Any]] = {
 LOOPS: dict[str, dict[str, str]] = {
     "minio": {"_minio_consumer": "_minio_consumers"},
 }
+# A variant's value UNDEFINED removes the variable (a task that registers it did not run).
+UNDEFINED = "!undefined"
 VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
+    "nautilus": {
+        "pip-localhost": {"nautilus_pip_server": "http://localhost:8080/simple", "nautilus_storage": "host_paths",
+                          "nautilus_docker_socket": True, "nautilus_offline_mode": True,
+                          "mlstack_proxy": {"https": "http://proxy:3128", "no_proxy": ["localhost", ".site"]},
+                          "nautilus_extra_env": {"TZ": "UTC"}, "ansible_check_mode": True},
+        "pip-loopback-no-scheme": {"nautilus_pip_server": "127.0.1.1:3141/root/pypi", "nautilus_bind_address": "0.0.0.0",
+                                   "_nautilus_network_info": {"exists": False}},
+        "pip-https-localhost": {"nautilus_pip_server": "https://localhost", "_nautilus_network_info": {
+            "network": {"IPAM": {"Config": []}}}},
+        "pip-remote": {"nautilus_pip_server": "http://localhost.site:8080/simple", "nautilus_database_bind_address": "10.0.0.11"},
+        "no-network-info": {"nautilus_pip_server": "http://pypi.site/simple", "_nautilus_network_info": UNDEFINED},
+        "no-network-info-localhost": {"nautilus_pip_server": "http://localhost:8080", "_nautilus_network_info": UNDEFINED},
+    },
     "microk8s_gpu": {
         "offline-everything": {"mlstack_offline": True, "microk8s_gpu_nvidia": True, "microk8s_gpu_ingress": True,
                                "microk8s_gpu_knative": True, "microk8s_gpu_dashboard": False,
@@ -200,6 +221,8 @@ def _render_role(role: str, inventories: tuple[str, ...], tmp: Path) -> dict[str
                 variables = dict(base)
                 variables.update(COMMON_FIXTURES)
                 variables.update(overlay)
+                for name in [n for n, v in overlay.items() if v == UNDEFINED]:
+                    del variables[name]
                 key = "%s/%s%s" % (inv_name, host.name, "/" + variant if variant else "")
                 out[key] = _render_all(loader, variables, names)
                 for loop_var, items_var in LOOPS.get(role, {}).items():
