@@ -75,6 +75,12 @@ FIXTURES: dict[str, dict[str, Any]] = {
             {"Effect": "Allow", "Action": "s3:GetObject", "Resource": ["arn:aws:s3:::b/*"]},
             {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"], "Resource": "arn:aws:s3:::b"}]}}})},
     },
+    "postgres": {
+        "_postgres_postmaster_pid": {"content": "NDIxMzcKL3Zhci9saWIvcG9zdGdyZXNxbC8xNS9tYWluCjE3MzMyMjI4MDAKNTQzMwovdmFyL3J1bi9wb3N0Z3Jlc3FsCg=="},
+        "_postgres_packages_pending": False,
+        "_postgres_db_results": {"results": [{"changed": True, "item": {"name": "determined"}},
+                                             {"changed": False, "item": {"name": "pachyderm"}}]},
+    },
     "nautilus": {
         "_nautilus_network_info": {"exists": True, "network": {"IPAM": {"Config": [{"Subnet": "172.30.0.0/16",
                                                                                   "Gateway": "172.30.0.1"}]}}},
@@ -98,6 +104,23 @@ LOOPS: dict[str, dict[str, str]] = {
 # A variant's value UNDEFINED removes the variable (a task that registers it did not run).
 UNDEFINED = "!undefined"
 VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
+    "postgres": {
+        "databases-full": {
+            "postgres_hba_allowed_cidrs": ["10.0.0.0/24"],
+            "postgres_databases": [
+                {"name": "gitlab", "owner": "gitlab", "extensions": ["pg_trgm", "btree_gist"],
+                 "allowed_cidrs": ["10.20.0.12/32"], "encoding": "SQL_ASCII", "password": "given-1"},
+                {"name": "gitlab_ci", "owner": "gitlab", "password": "given-2"},
+                {"name": "label_studio", "owner": "", "extensions": None, "allowed_cidrs": [], "password": ""},
+                {"name": "pachyderm"}],
+            "postgres_hba_extra_rules": [{"type": "local", "database": "all", "user": "postgres", "method": "peer"},
+                                         {"type": "host", "address": "192.0.2.0/24", "database": "x", "user": "y"}],
+            "ansible_check_mode": True, "_postgres_packages_pending": True,
+            "postgres_settings_extra": {"log_min_duration_statement": 500}},
+        "pid-unreadable": {"_postgres_postmaster_pid": {"content": "MTIzCg=="}, "postgres_port": 5434},
+        "pid-absent": {"_postgres_postmaster_pid": UNDEFINED, "postgres_version": 16},
+        "pid-garbage": {"_postgres_postmaster_pid": {"content": "YQpiCmMKeHl6Cg=="}},
+    },
     "nautilus": {
         "pip-localhost": {"nautilus_pip_server": "http://localhost:8080/simple", "nautilus_storage": "host_paths",
                           "nautilus_docker_socket": True, "nautilus_offline_mode": True,
