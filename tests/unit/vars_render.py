@@ -81,6 +81,18 @@ FIXTURES: dict[str, dict[str, Any]] = {
         "_postgres_db_results": {"results": [{"changed": True, "item": {"name": "determined"}},
                                              {"changed": False, "item": {"name": "pachyderm"}}]},
     },
+    "offline_registry": {
+        "_offline_registry_in_registry": {"results": [
+            {"rc": 0, "stdout": json.dumps({"config": {"digest": "sha256:aa"}}),
+             "item": {"ref": "docker.io/library/registry:2.8.3", "target": "library/registry:2.8.3", "config": "sha256:aa"}},
+            {"rc": 0, "stdout": json.dumps({"config": {"digest": "sha256:old"}}),
+             "item": {"ref": "quay.io/minio/minio:R", "target": "minio/minio:R", "config": "sha256:bb"}},
+            {"rc": 1, "stderr": "manifest unknown", "stdout": "",
+             "item": {"ref": "docker.io/pypiserver/pypiserver:v2", "target": "pypiserver/pypiserver:v2", "config": "sha256:cc"}},
+            {"rc": 0, "stdout": "", "item": {"ref": "x:1", "target": "x:1", "config": "sha256:dd"}},
+            {"skipped": True, "item": {"ref": "y:1", "target": "y:1", "config": "sha256:ee"}}]},
+        "offline_registry_pending": lambda host: host.endswith("2"),
+    },
     "nautilus": {
         "_nautilus_network_info": {"exists": True, "network": {"IPAM": {"Config": [{"Subnet": "172.30.0.0/16",
                                                                                   "Gateway": "172.30.0.1"}]}}},
@@ -104,6 +116,15 @@ LOOPS: dict[str, dict[str, str]] = {
 # A variant's value UNDEFINED removes the variable (a task that registers it did not run).
 UNDEFINED = "!undefined"
 VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
+    "offline_registry": {
+        "names": {"mlstack_registry": "registry.site.example:5000", "offline_registry_bind_address": "0.0.0.0",
+                  "offline_registry_push_bind_address": "fd00::10", "offline_registry_tls_extra_names": [
+                      "10.9.8.7", "reg", "host:5000", "1.2.3", "::1", "r.example"],
+                  "ansible_check_mode": True, "offline_registry_tls_source": "provided",
+                  "offline_registry_tls_ca_file": "/c/ca.crt", "offline_registry_tls_cert_file": "/c/s.crt",
+                  "offline_registry_tls_key_file": "/c/s.key"},
+        "nothing-probed": {"_offline_registry_in_registry": UNDEFINED, "mlstack_registry": ""},
+    },
     "postgres": {
         "databases-full": {
             "postgres_hba_allowed_cidrs": ["10.0.0.0/24"],
