@@ -22,6 +22,7 @@ branch of the vars is rendered. No host is contacted and nothing is written.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import re
@@ -59,6 +60,59 @@ _FACTS = {
     "os_family": "Debian", "getent_passwd": {"gitlab-runner": ["x", "999", "999", "", "/home/gitlab-runner", "/bin/bash"]},
 }
 
+# config.toml as gitlab-runner writes it: runners of the example inventories' URLs (one with a
+# trailing slash), a runner of another GitLab, a name twice, one without a token yet.
+RUNNER_CONFIG = """concurrent = 6
+check_interval = 0
+
+[session_server]
+  session_timeout = 1800
+
+[[runners]]
+  name = "gpu"
+  url = "http://192.0.2.40/"
+  id = 7
+  token = "glrt-gpu-multi-node"
+  token_obtained_at = 2026-12-01T10:00:00Z
+  executor = "docker"
+  [runners.docker]
+    image = "nvidia/cuda:12.4.1-base-ubuntu22.04"
+    gpus = "all"
+    volumes = ["/cache"]
+
+[[runners]]
+  name = "cpu"
+  url = "http://mlstack-lab-m2:8929"
+  token = "glrt-cpu-lab-multi"
+  executor = "docker"
+  [runners.docker]
+    image = "debian:bookworm"
+
+[[runners]]
+  name = "cpu"
+  url = "http://192.0.2.40"
+  token = "glrt-cpu-multi-node"
+  executor = "docker"
+
+[[runners]]
+  name = "cpu"
+  url = "http://192.0.2.40"
+  token = "glrt-cpu-second-entry"
+  executor = "docker"
+
+[[runners]]
+  name = "other"
+  url = "https://gitlab.elsewhere.example"
+  token = "glrt-elsewhere"
+  executor = "shell"
+
+[[runners]]
+  name = "new"
+  url = "http://192.0.2.40"
+  token = ""
+  executor = "docker"
+"""
+
 # What a run supplies: facts, registered results and loop variables (made-up values). They
 # are set as facts of every host of the inventory (so hostvars[other] has them too); a
 # callable is called with the host's name.
@@ -93,6 +147,10 @@ FIXTURES: dict[str, dict[str, Any]] = {
             {"skipped": True, "item": {"ref": "y:1", "target": "y:1", "config": "sha256:ee"}}]},
         "offline_registry_pending": lambda host: host.endswith("2"),
     },
+    "gitlab_runner": {
+        "_gitlab_runner_config_slurp": {"content": base64.b64encode(RUNNER_CONFIG.encode()).decode()},
+        "_gitlab_runner_gpu_count": lambda host: 2 if "runner" in host or host.endswith("1") else 0,
+    },
     "nautilus": {
         "_nautilus_network_info": {"exists": True, "network": {"IPAM": {"Config": [{"Subnet": "172.30.0.0/16",
                                                                                   "Gateway": "172.30.0.1"}]}}},
@@ -112,10 +170,18 @@ FIXTURES: dict[str, dict[str, Any]] = {
 # the variable holding the list it loops over).
 LOOPS: dict[str, dict[str, str]] = {
     "minio": {"_minio_consumer": "_minio_consumers"},
+    "gitlab_runner": {"_gitlab_runner_item": "gitlab_runner_runners"},
 }
 # A variant's value UNDEFINED removes the variable (a task that registers it did not run).
 UNDEFINED = "!undefined"
 VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
+    "gitlab_runner": {
+        "lab-multi-url": {"gitlab_runner_url": "http://mlstack-lab-m2:8929/", "mlstack_offline": True,
+                          "gitlab_runner_ca_file": "/c/ca.crt", "gitlab_runner_install": "container"},
+        "no-config-yet": {"_gitlab_runner_config_slurp": UNDEFINED, "gitlab_runner_url": "http://192.0.2.40",
+                          "mlstack_registry": "registry.site:5000"},
+        "empty-config": {"_gitlab_runner_config_slurp": {"content": ""}, "gitlab_runner_url": "http://192.0.2.40"},
+    },
     "offline_registry": {
         "names": {"mlstack_registry": "registry.site.example:5000", "offline_registry_bind_address": "0.0.0.0",
                   "offline_registry_push_bind_address": "fd00::10", "offline_registry_tls_extra_names": [
@@ -278,7 +344,8 @@ def _render_role(role: str, inventories: tuple[str, ...], tmp: Path) -> dict[str
                     needing = _depending(variables, names, loop_var)
                     for item in items:
                         looped = dict(variables, **{loop_var: item})
-                        out["%s/%s=%s" % (key, loop_var, item)] = _render_all(loader, looped, needing)
+                        label = item.get("name", item) if isinstance(item, dict) else item
+                        out["%s/%s=%s" % (key, loop_var, label)] = _render_all(loader, looped, needing)
     return out
 
 
