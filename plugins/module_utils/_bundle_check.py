@@ -11,15 +11,25 @@ import os
 import typing as t
 
 from ansible_collections.mlstack.platform.plugins.module_utils._bundle import (
+    DELTA,
     MANIFEST,
     OCI_DIR,
     OCI_INDEX,
     REF_NAME,
+    SIGNATURE,
+    SUMS,
     BundleError,
     artifacts_by_id,
+    load_manifest,
+    read_sums,
     walk,
 )
+from ansible_collections.mlstack.platform.plugins.module_utils._bundle_gpg import gpgv_verify
 from ansible_collections.mlstack.platform.plugins.module_utils._bundle_hash import HashResult, hash_files
+
+# {path: ([size, mtime_ns, inode], sha256)}: files the same process read and hashed itself
+# (HashCache.known_now), with the stat taken before that read.
+Known = t.Mapping[str, t.Tuple[t.List[t.Any], str]]
 
 IMAGE_MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json",
                         "application/vnd.docker.distribution.manifest.v2+json")
@@ -44,8 +54,11 @@ def consistency(manifest: t.Dict[str, t.Any], sums: t.Dict[str, str]) -> t.List[
 
 
 def check_files(root: str, manifest: t.Dict[str, t.Any], sums: t.Dict[str, str], checksums: bool = True,
-                workers: int = 0) -> t.Tuple[t.List[str], HashResult]:
-    """Every listed file present with its size and sha256; every present file listed."""
+                workers: int = 0, known: t.Optional[Known] = None) -> t.Tuple[t.List[str], HashResult]:
+    """Every listed file present with its size and sha256; every present file listed.
+    A file of ``known`` whose size, mtime and inode are still those it had when this very
+    process read it is compared by that digest instead of being read again (bundle_seal's
+    first seal; never a digest from an earlier run's cache)."""
     problems: t.List[str] = []
     present, stray = walk(root)
     problems.extend(stray)
@@ -67,7 +80,15 @@ def check_files(root: str, manifest: t.Dict[str, t.Any], sums: t.Dict[str, str],
         to_hash.append(rel)
     if not checksums:
         to_hash = [MANIFEST] if MANIFEST in to_hash else []
+    already: t.Dict[str, str] = {}
+    for rel in list(to_hash) if known else []:
+        if rel in known:
+            info = os.stat(os.path.join(root, rel))
+            if [info.st_size, info.st_mtime_ns, info.st_ino] == list(known[rel][0]):
+                already[rel] = known[rel][1]
+                to_hash.remove(rel)
     result = hash_files(root, to_hash, workers)
+    result.digests.update(already)
     for rel in sorted(result.errors):
         problems.append("%s: cannot be read (%s)" % (rel, result.errors[rel]))
     for rel in sorted(result.digests):
@@ -187,3 +208,31 @@ def check_needs(root: str, manifest: t.Dict[str, t.Any], sums: t.Dict[str, str],
                 images += 1
                 problems.extend(check_image(root, need["id"], ref, refs.get(ref), artifact.get("digest")))
     return problems, images
+
+
+def verify_bundle(run: t.Any, gpgv: str, root: str, public_key: str, needs: t.Sequence[t.Any], checksums: bool = True,
+                  workers: int = 0, known: t.Optional[Known] = None) -> t.Dict[str, t.Any]:
+    """What bundle_verify checks, in its order: a bundle of this format, not a delta, signed;
+    the signature against ``public_key`` (GpgError: nothing else is checked then); MANIFEST.json
+    against SHA256SUMS; every file (see check_files); every need. Returns the figures and
+    ``problems`` (one line each, empty when the bundle is good)."""
+    normalized = normalize_needs(needs)
+    if not os.path.isfile(public_key):
+        raise BundleError("public key %s does not exist" % public_key)
+    manifest = load_manifest(root)
+    if os.path.exists(os.path.join(root, DELTA)):
+        raise BundleError("%s is a delta, not a whole bundle: merge it with bundle_merge into the bundle it was made "
+                          "against, and verify that" % root)
+    _data, sums = read_sums(root)
+    signature = os.path.join(root, SIGNATURE)
+    if not os.path.isfile(signature):
+        raise BundleError("%s is not signed: it has no %s" % (root, SIGNATURE))
+    fingerprint = gpgv_verify(run, gpgv, public_key, signature, os.path.join(root, SUMS))
+    problems = consistency(manifest, sums)
+    file_problems, hashes = check_files(root, manifest, sums, checksums, workers, known)
+    problems.extend(file_problems)
+    need_problems, images = check_needs(root, manifest, sums, normalized)
+    problems.extend(need_problems)
+    return dict(fingerprint=fingerprint, files=len(sums), bytes=hashes.bytes_read, seconds=round(hashes.seconds, 3),
+                throughput_mb_s=round(hashes.throughput, 1), artifacts=len(normalized), images=images,
+                problems=problems)

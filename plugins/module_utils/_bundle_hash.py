@@ -101,6 +101,9 @@ class HashCache:
         self.root = os.path.realpath(root)
         self.path: t.Optional[str] = None
         self.entries: t.Dict[str, t.List[t.Any]] = {}
+        # What hash() read from disk (not from the cache) in this process: {path: [size,
+        # mtime_ns, inode, sha256]}, the stat taken before the read.
+        self.read_now: t.Dict[str, t.List[t.Any]] = {}
         self.dirty = False
         if cache_dir:
             cache_dir = os.path.realpath(os.path.expanduser(cache_dir))
@@ -156,12 +159,18 @@ class HashCache:
         for rel, digest in result.digests.items():
             if rel in stats:
                 self.store(rel, digest, stats[rel])
+                self.read_now[rel] = self._key(stats[rel]) + [digest]
         result.digests.update(cached)
         known = set(paths)
         for rel in [rel for rel in self.entries if rel not in known]:
             del self.entries[rel]
             self.dirty = True
         return result
+
+    def known_now(self) -> t.Dict[str, t.Tuple[t.List[t.Any], str]]:
+        """What this process read itself: {path: ([size, mtime_ns, inode], sha256)}, for a
+        verification in the same run that need not read those files a second time."""
+        return {rel: (entry[:3], entry[3]) for rel, entry in self.read_now.items()}
 
     def save(self) -> None:
         if not self.path or not self.dirty:

@@ -25,6 +25,12 @@ description:
     lets a re-run over an unchanged bundle read no file. When C(MANIFEST.json) and
     C(SHA256SUMS) would be byte-identical (C(created) is kept then) and the signature is
     a good one by the signing key, nothing is written and C(changed) is false.
+  - With O(public_key), the sealed bundle is then verified in the same run exactly as
+    M(mlstack.platform.bundle_verify) verifies it, with the same code. That is the signature
+    against O(public_key), every file's sha256 read from disk again, and completeness against
+    O(needs); the task fails naming each problem. Only a file this run's seal has just read
+    itself (a new or changed file), still with the size, mtime and inode it had then, is not
+    read a second time; a digest from the hash cache is never trusted by the verification.
 author:
   - mlstack.platform developers (@mlstack)
 options:
@@ -111,6 +117,18 @@ options:
       - Files hashed at once; 0 picks the number of CPUs (at most 4).
     type: int
     default: 0
+  public_key:
+    description:
+      - The signing key's public key file. When given, the bundle is verified after sealing
+        (see the description); in check mode only when the seal would not change.
+    type: path
+  needs:
+    description:
+      - What the site needs, as for M(mlstack.platform.bundle_verify)'s O(mlstack.platform.bundle_verify#module:needs);
+        checked only with O(public_key).
+    type: list
+    elements: raw
+    default: []
 requirements:
   - C(gpg), C(gpgconf) and C(gpgv) (GnuPG 2.2 or later) on the controller.
 attributes:
@@ -166,6 +184,15 @@ bytes_hashed:
   returned: success
   type: int
   sample: 0
+verification:
+  description:
+    - What the verification found (with O(public_key)), as M(mlstack.platform.bundle_verify) returns it
+      (C(fingerprint), C(files), C(bytes) hashed, C(seconds), C(throughput_mb_s), C(artifacts), C(images),
+      C(problems)); C(skipped) true in check mode when the seal would change.
+  returned: when O(public_key) is given
+  type: dict
+  sample: {"fingerprint": "8616C1515FC6CCF8406254A69F3E96CA651EDCA0", "files": 413, "bytes": 5368709120,
+           "seconds": 31.4, "throughput_mb_s": 171.0, "artifacts": 23, "images": 18, "problems": []}
 """
 
 import os
@@ -180,8 +207,10 @@ from ansible_collections.mlstack.platform.plugins.module_utils._bundle import (
     SUMS,
     TEMP_PREFIX,
     BundleError,
+    problems_heading,
     sha256_bytes,
 )
+from ansible_collections.mlstack.platform.plugins.module_utils._bundle_check import normalize_needs, verify_bundle
 from ansible_collections.mlstack.platform.plugins.module_utils._bundle_gpg import (
     GpgError,
     GpgHome,
@@ -210,6 +239,8 @@ ARGUMENT_SPEC = dict(
     passphrase=dict(type="str", no_log=True),
     hash_cache_dir=dict(type="path", default="~/.cache/mlstack"),
     workers=dict(type="int", default=0),
+    public_key=dict(type="path", no_log=False),
+    needs=dict(type="list", elements="raw", default=[]),
 )
 
 
@@ -268,7 +299,10 @@ def main() -> None:
     gpg = module.get_bin_path("gpg", required=True)
     gpgv = module.get_bin_path("gpgv", required=True)
     gpgconf = module.get_bin_path("gpgconf")
+    verification: t.Optional[t.Dict[str, t.Any]] = None
     try:
+        if params["public_key"]:
+            normalize_needs(params["needs"])  # a malformed need fails before anything is written
         if os.path.isfile(params["signing_key"]) and os.stat(params["signing_key"]).st_mode & 0o077:
             module.warn("signing key %s is readable by others than its owner; chmod 0600 it" % params["signing_key"])
         seal = Seal(root, params["artifacts"], params["collection"], cache_dir, params["workers"])
@@ -279,6 +313,11 @@ def main() -> None:
                 write_seal(home, params, fingerprint, seal)
         if not module.check_mode:
             seal.cache.save()
+        if params["public_key"] and module.check_mode and changed:
+            verification = dict(skipped=True)
+        elif params["public_key"]:
+            verification = verify_bundle(module.run_command, gpgv, root, params["public_key"], params["needs"],
+                                         workers=params["workers"], known=seal.cache.known_now())
     except (BundleError, GpgError) as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:
@@ -294,6 +333,12 @@ def main() -> None:
     )
     if module._diff:
         result["diff"] = seal.diff()
+    if verification is not None:
+        result["verification"] = verification
+        if verification.get("problems"):
+            module.fail_json(msg="bundle %s failed verification, %s:\n%s"
+                             % (root, problems_heading(len(verification["problems"])), "\n".join(verification["problems"])),
+                             **result)
     module.exit_json(**result)
 
 

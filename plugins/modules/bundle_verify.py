@@ -143,27 +143,13 @@ problems:
   sample: ["images/oci/blobs/sha256/4f2c...: damaged (sha256 ..., SHA256SUMS says ...)"]
 """
 
-import os
 import typing as t
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mlstack.platform.plugins.module_utils._bundle import (
-    DELTA,
-    SIGNATURE,
-    SUMS,
-    BundleError,
-    load_manifest,
-    problems_heading,
-    read_sums,
-)
-from ansible_collections.mlstack.platform.plugins.module_utils._bundle_check import (
-    check_files,
-    check_needs,
-    consistency,
-    normalize_needs,
-)
-from ansible_collections.mlstack.platform.plugins.module_utils._bundle_gpg import GpgError, gpgv_verify
+from ansible_collections.mlstack.platform.plugins.module_utils._bundle import BundleError, problems_heading
+from ansible_collections.mlstack.platform.plugins.module_utils._bundle_check import verify_bundle
+from ansible_collections.mlstack.platform.plugins.module_utils._bundle_gpg import GpgError
 
 ARGUMENT_SPEC = dict(
     path=dict(type="path", required=True),
@@ -176,30 +162,10 @@ ARGUMENT_SPEC = dict(
 
 def verify(module: AnsibleModule) -> t.Dict[str, t.Any]:
     params = module.params
-    root = params["path"]
     result: t.Dict[str, t.Any] = dict(changed=False, files=0, bytes=0, seconds=0.0, throughput_mb_s=0.0,
                                       artifacts=0, images=0, problems=[])
-    needs = normalize_needs(params["needs"])
-    if not os.path.isfile(params["public_key"]):
-        raise BundleError("public key %s does not exist" % params["public_key"])
-    manifest = load_manifest(root)
-    if os.path.exists(os.path.join(root, DELTA)):
-        raise BundleError("%s is a delta, not a whole bundle: merge it with bundle_merge into the bundle it was made "
-                          "against, and verify that" % root)
-    _data, sums = read_sums(root)
-    signature = os.path.join(root, SIGNATURE)
-    if not os.path.isfile(signature):
-        raise BundleError("%s is not signed: it has no %s" % (root, SIGNATURE))
-    result["fingerprint"] = gpgv_verify(module.run_command, module.get_bin_path("gpgv", required=True),
-                                        params["public_key"], signature, os.path.join(root, SUMS))
-    problems = consistency(manifest, sums)
-    file_problems, hashes = check_files(root, manifest, sums, params["checksums"], params["workers"])
-    problems.extend(file_problems)
-    need_problems, images = check_needs(root, manifest, sums, needs)
-    problems.extend(need_problems)
-    result.update(files=len(sums), bytes=hashes.bytes_read, seconds=round(hashes.seconds, 3),
-                  throughput_mb_s=round(hashes.throughput, 1), artifacts=len(needs), images=images,
-                  problems=problems)
+    result.update(verify_bundle(module.run_command, module.get_bin_path("gpgv", required=True), params["path"],
+                                params["public_key"], params["needs"], params["checksums"], params["workers"]))
     return result
 
 

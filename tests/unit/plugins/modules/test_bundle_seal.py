@@ -9,7 +9,7 @@ import json
 import os
 import subprocess
 
-from bundle_maker import Key, cache_dir, keys, make_bundle, seal, sealed, sealed_template, write  # noqa: F401 pylint: disable=unused-import
+from bundle_maker import Key, cache_dir, flip_byte, keys, make_bundle, needs_of, seal, sealed, sealed_template, write  # noqa: F401 pylint: disable=unused-import
 
 
 def test_seal_passes_sha256sum_and_gpgv(sealed, keys, tmp_path):
@@ -147,3 +147,57 @@ def test_a_readable_signing_key_is_warned_about(capsys, sealed, keys, cache_dir,
     key.secret = loose
     result = seal(capsys, root, records, key, cache_dir)
     assert any("readable by others" in str(warning) for warning in result.get("warnings", [])), result["warnings"]
+
+
+def test_seal_then_verify_in_one_run_reads_each_new_file_once(capsys, tmp_path, keys, cache_dir):
+    """A first seal with public_key: the verification (bundle_verify's checks) passes and
+    reads again only what the seal did not read itself in this run (MANIFEST.json)."""
+    root = str(tmp_path / "b")
+    os.makedirs(root)
+    records = make_bundle(root)
+    result = seal(capsys, root, records, keys["site"], cache_dir, public_key=keys["site"].public, needs=needs_of(records))
+    assert result["changed"] is True and result.get("failed") is not True, result
+    verification = result["verification"]
+    assert verification["problems"] == [] and verification["fingerprint"] == keys["site"].fingerprint
+    assert verification["images"] == 2 and verification["artifacts"] == len(records)
+    assert result["bytes_hashed"] == result["bytes"] > 0
+    assert verification["bytes"] == os.path.getsize(os.path.join(root, "MANIFEST.json"))
+
+
+def test_reseal_verification_reads_every_file_and_finds_damage_the_cache_hides(capsys, sealed, keys, cache_dir):
+    """A re-seal knows every digest from its cache (reads nothing), the verification reads
+    every file again: a byte flipped in place with size and mtime kept is named."""
+    root, records = sealed
+    seal(capsys, root, records, keys["site"], cache_dir)  # warm the cache
+    again = seal(capsys, root, records, keys["site"], cache_dir, public_key=keys["site"].public, needs=needs_of(records))
+    assert again["changed"] is False and again["bytes_hashed"] == 0
+    assert again["verification"]["problems"] == []
+    assert again["verification"]["bytes"] == again["bytes"] + os.path.getsize(os.path.join(root, "MANIFEST.json"))
+    deb = os.path.join(root, records[2]["files"][0])
+    info = os.stat(deb)
+    flip_byte(deb, 100)
+    os.utime(deb, ns=(info.st_atime_ns, info.st_mtime_ns))
+    damaged = seal(capsys, root, records, keys["site"], cache_dir, public_key=keys["site"].public)
+    assert damaged["failed"] is True and damaged["changed"] is False and damaged["bytes_hashed"] == 0
+    assert "failed verification, 1 problem" in damaged["msg"]
+    assert "%s: damaged (sha256" % records[2]["files"][0] in damaged["msg"]
+
+
+def test_seal_verification_names_a_missing_need_and_a_wrong_key(capsys, sealed, keys, cache_dir):
+    root, records = sealed
+    missing = seal(capsys, root, records, keys["site"], cache_dir, public_key=keys["site"].public,
+                   needs=needs_of(records) + ["chart/determined"])
+    assert missing["failed"] is True
+    assert "artifact chart/determined: missing from MANIFEST.json" in missing["msg"]
+    wrong = seal(capsys, root, records, keys["site"], cache_dir, public_key=keys["other"].public)
+    assert wrong["failed"] is True and keys["other"].public in wrong["msg"]
+    bad = seal(capsys, root, records, keys["site"], cache_dir, public_key=keys["site"].public, needs=[{"no": "id"}])
+    assert bad["failed"] is True and "needs[1]" in bad["msg"]
+
+
+def test_check_mode_skips_the_verification_of_a_seal_it_would_change(capsys, tmp_path, keys, cache_dir):
+    root = str(tmp_path / "b")
+    os.makedirs(root)
+    records = make_bundle(root)
+    result = seal(capsys, root, records, keys["site"], cache_dir, public_key=keys["site"].public, _ansible_check_mode=True)
+    assert result["changed"] is True and result["verification"] == {"skipped": True}
