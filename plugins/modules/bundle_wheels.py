@@ -34,27 +34,55 @@ options:
     description:
       - The wheelhouse directory, for example C(<bundle>/python/debian-bookworm/label_studio)
         or C(<bundle>/controller/wheels).
+      - Required unless O(wheelhouses) is given.
     type: path
-    required: true
   requirements:
     description:
       - Requirements as pip reads them (C(label-studio==1.23.2), C(ansible-core>=2.19,<2.20)),
         one per item; no options. Pin them for a reproducible bundle.
+      - Required unless O(wheelhouses) is given.
     type: list
     elements: str
-    required: true
   python_version:
     description:
       - The target's exact Python version, all three parts (C(3.11.2) for Debian 12,
         C(3.10.12) for Ubuntu 22.04, C(3.12.3) for Ubuntu 24.04).
+      - Required unless O(wheelhouses) is given.
     type: str
-    required: true
   platform:
     description:
       - The target's platform as uv's C(--python-platform) spells it, C(ARCH-manylinux_MAJOR_MINOR)
         with the target's glibc version (Debian 12 has glibc 2.36, Ubuntu 22.04 2.35, 24.04 2.39).
     type: str
     default: x86_64-manylinux_2_36
+  wheelhouses:
+    description:
+      - Several wheelhouses made in one module run (one Python start-up for all, which is most
+        of what a run over current wheelhouses costs), each with its O(dest), O(requirements),
+        O(python_version) and O(platform); the other options apply to each. Made in order; the
+        first that fails stops the run, naming its O(dest). Mutually exclusive with O(dest),
+        O(requirements) and O(python_version).
+      - The result then has RV(wheelhouses), one result per wheelhouse as a single run returns it.
+    type: list
+    elements: dict
+    suboptions:
+      dest:
+        description: As O(dest).
+        type: path
+        required: true
+      requirements:
+        description: As O(requirements).
+        type: list
+        elements: str
+        required: true
+      python_version:
+        description: As O(python_version).
+        type: str
+        required: true
+      platform:
+        description: As O(platform).
+        type: str
+        default: x86_64-manylinux_2_36
   index_url:
     description:
       - The package index (PEP 503 simple API), for example a company mirror.
@@ -223,6 +251,15 @@ built:
   type: list
   elements: str
   sample: []
+wheelhouses:
+  description:
+    - With O(wheelhouses), one result per wheelhouse in their order, each with C(changed) and the
+      fields above (RV(dest), RV(pins), RV(packages), RV(files), RV(requirements_file), RV(resolved),
+      RV(downloaded), RV(built)); the top-level fields are then absent.
+  returned: success, with O(wheelhouses)
+  type: list
+  elements: dict
+  sample: [{"dest": "/media/bundle/controller/wheels", "changed": false, "pins": ["ansible==12.3.0"], "files": []}]
 """
 
 import os
@@ -252,10 +289,16 @@ from ansible_collections.mlstack.platform.plugins.module_utils._wheelhouse impor
 )
 
 ARGUMENT_SPEC = dict(
-    dest=dict(type="path", required=True),
-    requirements=dict(type="list", elements="str", required=True),
-    python_version=dict(type="str", required=True),
+    dest=dict(type="path"),
+    requirements=dict(type="list", elements="str"),
+    python_version=dict(type="str"),
     platform=dict(type="str", default="x86_64-manylinux_2_36"),
+    wheelhouses=dict(type="list", elements="dict", options=dict(
+        dest=dict(type="path", required=True),
+        requirements=dict(type="list", elements="str", required=True),
+        python_version=dict(type="str", required=True),
+        platform=dict(type="str", default="x86_64-manylinux_2_36"),
+    )),
     index_url=dict(type="str", default="https://pypi.org/simple"),
     extra_index_urls=dict(type="list", elements="str", default=[]),
     uv=dict(type="path"),
@@ -334,17 +377,25 @@ def predicted(steps: t.Sequence[Step]) -> t.List[Wheel]:
                                  not step.source.is_wheel) for step in steps]
 
 
-def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    params = module.params
+class Failed(Exception):
+    """One wheelhouse failed: the message and the result so far."""
+
+    def __init__(self, msg: str, result: t.Dict[str, t.Any]) -> None:
+        super().__init__(msg)
+        self.result = result
+
+
+def make_wheelhouse(module: AnsibleModule, params: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
+    """One wheelhouse (``params``: the module's options, with this wheelhouse's dest,
+    requirements, python_version and platform); its result with ``changed``."""
     dest = params["dest"]
     try:
         target = parse_target(params["python_version"], params["platform"])
         check_requirements(params["requirements"])
     except WheelhouseError as exc:
-        module.fail_json(msg=str(exc))
+        raise Failed(str(exc), {})
     if os.path.exists(dest) and not os.path.isdir(dest):
-        module.fail_json(msg="dest: %s exists and is not a directory" % dest)
+        raise Failed("dest: %s exists and is not a directory" % dest, {})
 
     spec = WheelhouseSpec(target, [r.strip() for r in params["requirements"]], params["index_url"],
                           params["extra_index_urls"])
@@ -353,8 +404,9 @@ def main() -> None:
                                       resolved=False, downloaded=0, built=[])
     current, _why = current_wheels(dest, spec.key, params["verify"])
     if current is not None and not params["refresh"]:
-        module.exit_json(changed=False, pins=[w.pin for w in sorted(current, key=lambda w: w.name)], packages=packages(current, {}),
-                         files=relative_files(dest, relative_to, current), **result)
+        result.update(changed=False, pins=[w.pin for w in sorted(current, key=lambda w: w.name)], packages=packages(current, {}),
+                      files=relative_files(dest, relative_to, current))
+        return result
 
     cache = WheelCache(params["cache_dir"])
     builder = WheelhouseBuilder(spec, cache, find_uv(module), params["build_python"] or sys.executable, run,
@@ -374,14 +426,41 @@ def main() -> None:
         if changed and not module.check_mode:
             stage(dest, render_requirements(spec.key, target, spec.requirements, wheels), wheels)
     except (WheelhouseError, OSError) as exc:
-        module.fail_json(msg=str(exc), **result)
+        raise Failed(str(exc), result)
 
     result.update(changed=changed, pins=[w.pin for w in sorted(wheels, key=lambda w: w.name)], packages=packages(wheels, actions),
                   files=[] if module.check_mode and changed else relative_files(dest, relative_to, wheels))
     if module._diff:
         result["diff"] = dict(before=describe(current or []), after=describe(wheels),
                               before_header=dest, after_header=dest)
-    module.exit_json(**result)
+    return result
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
+                           mutually_exclusive=[("wheelhouses", "dest"), ("wheelhouses", "requirements"),
+                                               ("wheelhouses", "python_version")],
+                           required_one_of=[("wheelhouses", "dest")],
+                           required_together=[("dest", "requirements", "python_version")])
+    params = module.params
+    if params["wheelhouses"] is None:
+        try:
+            module.exit_json(**make_wheelhouse(module, params))
+        except Failed as exc:
+            module.fail_json(msg=str(exc), **exc.result)
+    results: t.List[t.Dict[str, t.Any]] = []
+    for number, one in enumerate(params["wheelhouses"], start=1):
+        try:
+            results.append(make_wheelhouse(module, dict(params, **one)))
+        except Failed as exc:
+            results.append(dict(exc.result, dest=one["dest"], failed=True, msg=str(exc)))
+            module.fail_json(msg="wheelhouses[%d] (%s): %s" % (number, one["dest"], exc),
+                             changed=any(r.get("changed") for r in results), wheelhouses=results)
+    diffs = [r.pop("diff") for r in results if "diff" in r]
+    out: t.Dict[str, t.Any] = dict(changed=any(r["changed"] for r in results), wheelhouses=results)
+    if diffs:
+        out["diff"] = diffs
+    module.exit_json(**out)
 
 
 if __name__ == "__main__":

@@ -183,3 +183,46 @@ def test_documentation_matches_the_argument_spec():
     for name, spec in bundle_wheels.ARGUMENT_SPEC.items():
         assert (options[name]["type"], options[name].get("default"), options[name].get("required", False)) == \
             (spec["type"], spec.get("default"), spec.get("required", False)), name
+
+
+def test_several_wheelhouses_in_one_run(capsys, world, tmp_path):
+    """wheelhouses: each made as a single run makes it, in order; a re-run changes none."""
+    index, tools, args = world
+    other = str(tmp_path / "bundle" / "controller" / "wheels")
+    common = {k: v for k, v in args.items() if k not in ("dest", "requirements", "python_version")}
+    houses = [dict(dest=args["dest"], requirements=args["requirements"], python_version="3.11.2"),
+              dict(dest=other, requirements=args["requirements"], python_version="3.11.2")]
+    first = run_module(capsys, dict(common, wheelhouses=houses))
+    assert first["changed"] is True and [r["dest"] for r in first["wheelhouses"]] == [args["dest"], other]
+    assert [r["changed"] for r in first["wheelhouses"]] == [True, True]
+    assert first["wheelhouses"][1]["downloaded"] == 0  # the second came from the cache the first filled
+    assert [f["path"] for f in first["wheelhouses"][1]["files"]][0] == "controller/wheels/async_timeout-5.0.1-py3-none-any.whl"
+    single = run_module(capsys, args)
+    assert single["changed"] is False
+    again = run_module(capsys, dict(common, wheelhouses=houses))
+    assert again["changed"] is False and [r["changed"] for r in again["wheelhouses"]] == [False, False]
+    assert again["wheelhouses"][0]["pins"] == single["pins"]
+
+
+def test_a_failing_wheelhouse_is_named_with_its_number(capsys, world, tmp_path):
+    index, tools, args = world
+    common = {k: v for k, v in args.items() if k not in ("dest", "requirements", "python_version")}
+    bad = str(tmp_path / "bad")
+    houses = [dict(dest=args["dest"], requirements=args["requirements"], python_version="3.11.2"),
+              dict(dest=bad, requirements=args["requirements"], python_version="3.11")]
+    result = run_module(capsys, dict(common, wheelhouses=houses))
+    assert result["failed"] is True and result["msg"].startswith("wheelhouses[2] (%s): " % bad)
+    assert "python_version '3.11' is not an exact version" in result["msg"]
+    assert result["changed"] is True and result["wheelhouses"][0]["changed"] is True
+    assert not os.path.exists(bad)
+
+
+@pytest.mark.parametrize("override, message", [
+    (dict(wheelhouses=[]), "mutually exclusive"),
+    (dict(dest=None, requirements=None, python_version=None), "one of the following is required"),
+    (dict(python_version=None), "parameters are required together"),
+])
+def test_wheelhouses_or_one_dest(capsys, world, override, message):
+    index, tools, args = world
+    result = run_module(capsys, {k: v for k, v in dict(args, **override).items() if v is not None})
+    assert result["failed"] is True and message in result["msg"], result["msg"]
