@@ -1,7 +1,8 @@
 # Copyright: mlstack.platform developers
 # Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
 """What the nautilus role computes for MLReef's container: its published ports, its
-volumes, the docker network's gateway and PIP_SERVER as the container reaches it.
+volumes and PIP_SERVER as the container reaches it (the network's gateway comes from
+docker_network.py).
 
 Documentation of the filters is beside this file (nautilus_published_ports.yml, ...).
 """
@@ -17,8 +18,6 @@ from ansible.module_utils.common.text.converters import to_text
 # network's gateway instead.
 _LOCALHOST = re.compile(r"^(https?://)?(localhost|127[.][0-9.]+)(?=:|/|$)")
 _SCHEME = re.compile(r"^https?://")
-# Docker's default bridge gateway, when the network's IPAM says nothing.
-DEFAULT_GATEWAY = "172.17.0.1"
 
 
 def nautilus_published_ports(container_ports, host_ports, bind_address, database_bind_address="127.0.0.1",
@@ -51,15 +50,6 @@ def nautilus_volumes(mounts, sources, sources_name="nautilus_volumes"):
     return volumes
 
 
-def nautilus_gateway(network_info, default=DEFAULT_GATEWAY):
-    """The gateway of the first IPAM config of a community.docker.docker_network_info
-    result, else ``default``."""
-    network = (network_info or {}).get("network") if isinstance(network_info, dict) else None
-    configs = ((network or {}).get("IPAM") or {}).get("Config") or [{}]
-    first = configs[0] if isinstance(configs, list) and configs and isinstance(configs[0], dict) else {}
-    return first["Gateway"] if "Gateway" in first else default
-
-
 def nautilus_pip_server(pip_server, gateway):
     """PIP_SERVER with a localhost address (localhost, 127.x) replaced by ``gateway``,
     keeping its scheme (http:// when it had none), port and path; anything else as given."""
@@ -81,6 +71,5 @@ class FilterModule:
         return {
             "nautilus_published_ports": nautilus_published_ports,
             "nautilus_volumes": nautilus_volumes,
-            "nautilus_gateway": nautilus_gateway,
             "nautilus_pip_server": nautilus_pip_server,
         }

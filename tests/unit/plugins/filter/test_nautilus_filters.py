@@ -12,9 +12,9 @@ import yaml
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.mlstack.platform.plugins.filter import nautilus_container
+from ansible_collections.mlstack.platform.plugins.filter.docker_network import docker_network_gateway
 from ansible_collections.mlstack.platform.plugins.filter.nautilus_container import (
     FilterModule,
-    nautilus_gateway,
     nautilus_pip_server,
     nautilus_published_ports,
     nautilus_volumes,
@@ -26,8 +26,7 @@ VARS = yaml.safe_load((ROOT / "roles/nautilus/vars/main.yml").read_text())
 
 
 def test_filters_are_registered():
-    assert set(FilterModule().filters()) == {"nautilus_published_ports", "nautilus_volumes", "nautilus_gateway",
-                                             "nautilus_pip_server"}
+    assert set(FilterModule().filters()) == {"nautilus_published_ports", "nautilus_volumes", "nautilus_pip_server"}
 
 
 def test_published_ports_of_the_defaults():
@@ -74,7 +73,14 @@ def test_volumes_need_every_source():
     (None, "172.17.0.1"),
 ])
 def test_gateway(info, gateway):
-    assert nautilus_gateway(info) == gateway
+    # As the nautilus role asks: Docker's default bridge when nothing is known.
+    assert docker_network_gateway(info, "172.17.0.1") == gateway
+
+
+def test_gateway_default_is_empty():
+    # As the gitlab role asks: no gateway, no allowlist entry.
+    assert docker_network_gateway({"network": {}}) == ""
+    assert docker_network_gateway({"network": {"IPAM": {"Config": [{"Gateway": "172.31.0.1"}]}}}) == "172.31.0.1"
 
 
 @pytest.mark.parametrize("server,expected", [
