@@ -151,6 +151,10 @@ FIXTURES: dict[str, dict[str, Any]] = {
         "_gitlab_runner_config_slurp": {"content": base64.b64encode(RUNNER_CONFIG.encode()).decode()},
         "_gitlab_runner_gpu_count": lambda host: 2 if "runner" in host or host.endswith("1") else 0,
     },
+    "gitlab": {
+        "_gitlab_network_result": {"changed": False, "network": {"Name": "mlstack-gitlab", "IPAM": {
+            "Driver": "default", "Config": [{"Subnet": "172.28.0.0/16", "Gateway": "172.28.0.1"}]}}},
+    },
     "nautilus": {
         "_nautilus_network_info": {"exists": True, "network": {"IPAM": {"Config": [{"Subnet": "172.30.0.0/16",
                                                                                   "Gateway": "172.30.0.1"}]}}},
@@ -175,6 +179,17 @@ LOOPS: dict[str, dict[str, str]] = {
 # A variant's value UNDEFINED removes the variable (a task that registers it did not run).
 UNDEFINED = "!undefined"
 VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
+    "gitlab": {
+        "https-8443": {"gitlab_external_url": "https://gitlab.site.example:8443", "gitlab_registry_enabled": True,
+                       "gitlab_bind_address": "0.0.0.0", "_gitlab_network_result": UNDEFINED,
+                       "mlstack_proxy": {"http": "http://proxy:3128", "no_proxy": ["localhost"]}},
+        "https-default": {"gitlab_external_url": "https://gitlab.site.example", "gitlab_bind_address": "127.0.0.1",
+                          "_gitlab_network_result": {"changed": True, "network": {}}},
+        "http-port": {"gitlab_external_url": "http://gitlab.site.example:8929/", "gitlab_monitoring_whitelist": [
+            "10.0.0.0/8", "172.28.0.1/32"], "ansible_check_mode": True},
+        "ipv6-bind": {"gitlab_bind_address": "fd00::40", "gitlab_registry_enabled": True,
+                      "gitlab_registry_external_url": "https://registry.site.example"},
+    },
     "gitlab_runner": {
         "lab-multi-url": {"gitlab_runner_url": "http://mlstack-lab-m2:8929/", "mlstack_offline": True,
                           "gitlab_runner_ca_file": "/c/ca.crt", "gitlab_runner_install": "container"},
