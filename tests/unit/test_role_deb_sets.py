@@ -1,8 +1,9 @@
 # Copyright: mlstack.platform developers
 # Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
-"""docker_host, postgres and label_studio install their .debs only through common's entry
-point packages, with deb-set keys that the artifact layer (module_utils/_artifacts.py, what
-bundle.yml bundles) lists for the same host: what a role installs is bundled."""
+"""docker_host, postgres, label_studio, gitlab_runner and microk8s_gpu install their .debs
+only through common's entry point packages, with deb-set keys that the artifact layer
+(module_utils/_artifacts.py, what bundle.yml bundles) lists for the same host: what a role
+installs is bundled."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from ansible.template import Templar, trust_as_template
 from ansible_collections.mlstack.platform.plugins.module_utils import _artifacts
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-ROLES = ("docker_host", "postgres", "label_studio")
+ROLES = ("docker_host", "postgres", "label_studio", "gitlab_runner", "microk8s_gpu")
 
 
 def _tasks(path):
@@ -48,10 +49,28 @@ def test_no_apt_install_outside_the_entry_point(role):
     assert not installs, "apt installs that bypass common's entry point packages: %s" % installs
 
 
-def _host(source="distro", gpu="auto", install="venv"):
+def _host(source="distro", gpu="auto", install="venv", runner_install="container", target="debian-bookworm",
+          nvidia="auto"):
     return _artifacts.HostView("h", ["docker_hosts"], {
         "docker_host_source": source, "docker_host_gpu": gpu, "label_studio_install": install,
-    }, "debian-bookworm")
+        "gitlab_runner_install": runner_install, "gitlab_runner_server": "gitlab", "gitlab_runner_nautilus_pin": True,
+        "microk8s_gpu_nvidia": nvidia,
+    }, target)
+
+
+def _entry_point_debs(role, task_file):
+    """The deb-set keys a task file hands to common's entry point packages."""
+    calls = [task for task in _tasks(ROOT / "roles" / role / "tasks" / task_file)
+             if (task.get("ansible.builtin.include_role") or {}).get("tasks_from") == "packages"]
+    assert calls, "%s/tasks/%s calls common's entry point packages nowhere" % (role, task_file)
+    return {key for task in calls for key in task.get("vars", {}).get("common_debs", [])}
+
+
+def _entry_point_files(role):
+    """The task files of ``role`` that install .debs through common's entry point."""
+    return sorted(path.name for path in (ROOT / "roles" / role / "tasks").glob("*.yml")
+                  if any((task.get("ansible.builtin.include_role") or {}).get("tasks_from") == "packages"
+                         for task in _tasks(path)))
 
 
 def _bundled(rule, host):
@@ -93,3 +112,39 @@ def test_label_studio_installs_what_is_bundled():
              if "ansible.builtin.include_role" in task]
     keys = {key for task in calls for key in task.get("vars", {}).get("common_debs", [])}
     assert keys == _bundled(_artifacts._label_studio, _host(install="venv"))
+
+
+def test_gitlab_runner_installs_what_is_bundled():
+    """Package mode: package.yml's deb sets are exactly the bundled ones, and only package
+    mode includes it; container mode bundles no .debs at all."""
+    assert _entry_point_files("gitlab_runner") == ["package.yml"]
+    assert _entry_point_debs("gitlab_runner", "package.yml") == _bundled(_artifacts._gitlab_runner,
+                                                                         _host(runner_install="package"))
+    assert _bundled(_artifacts._gitlab_runner, _host(runner_install="container")) == set()
+    main = [task for task in _tasks(ROOT / "roles/gitlab_runner/tasks/main.yml")
+            if task.get("ansible.builtin.include_tasks") == "package.yml"]
+    assert len(main) == 1
+    variables = {key: trust_as_template(value) if isinstance(value, str) else value
+                 for key, value in _role_vars("gitlab_runner").items()}
+    for install, included in (("package", True), ("container", False)):
+        variables["gitlab_runner_install"] = install
+        condition = "{{ %s }}" % main[0]["when"]
+        assert _render(condition, variables) is included, install
+    # The versioned set installs the manifest's pinned version (the bundle resolves that one).
+    manifest = yaml.safe_load((ROOT / "roles/common/defaults/main.yml").read_text())["mlstack_artifacts_builtin"]
+    assert manifest["debs"]["gitlab_runner"]["version"]
+    assert manifest["debs"]["gitlab_runner"]["repository"] in manifest["apt_repositories"]
+
+
+@pytest.mark.parametrize("target, bundled", [("debian-bookworm", {"snapd"}), ("ubuntu-noble", set()),
+                                             ("ubuntu-jammy", set())])
+def test_microk8s_gpu_installs_what_is_bundled(target, bundled):
+    """snapd.yml installs the deb set snapd (only where the host has no snap command);
+    the bundle carries it for Debian targets, which have none, and not for Ubuntu, which
+    ships snapd."""
+    assert _entry_point_files("microk8s_gpu") == ["snapd.yml"]
+    assert _entry_point_debs("microk8s_gpu", "snapd.yml") == {"snapd"}
+    assert _bundled(_artifacts._microk8s_gpu, _host(target=target)) == bundled
+    install = [task for task in _tasks(ROOT / "roles/microk8s_gpu/tasks/snapd.yml")
+               if (task.get("ansible.builtin.include_role") or {}).get("tasks_from") == "packages"]
+    assert install[0]["when"] == "_microk8s_gpu_snap_cmd.rc != 0"
