@@ -7,6 +7,7 @@ on a fresh keyring directory reports the download without failing."""
 
 from __future__ import annotations
 
+import json
 import pathlib
 import shutil
 import subprocess
@@ -61,4 +62,20 @@ def test_check_mode_on_a_fresh_keyring_reports_the_download(tmp_path, key):
     result = run(tmp_path, path.as_uri(), "0" * 40, "--check")
     assert result.returncode == 0, result.stdout[-3000:]
     assert result.recap["changed"] == 1
+    assert not (tmp_path / "keyrings" / "repo.asc").exists()
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/repo.gpg", "file:///nonexistent/mlstack/repo.asc"])
+def test_a_download_that_fails_is_one_line_naming_the_repository_and_url(tmp_path, url):
+    """Nothing listens on 127.0.0.1:9 (discard) here, and the file does not exist: the entry
+    point fails with a one-line message naming the repository and the URL (after get_url's
+    own failure, which the rescue turns into it), and writes no key."""
+    result = run(tmp_path, url, "0" * 40)
+    assert result.returncode != 0 and result.recap["failed"] == 1, result.stdout[-3000:]
+    fatal = [line for line in result.stdout.splitlines() if line.startswith("fatal: ")]
+    assert len(fatal) == 2, result.stdout[-3000:]
+    message = json.loads(fatal[-1].split(" => ", 1)[1])["msg"]
+    assert message.startswith("Cannot download the signing key of test repository from %s: " % url), message
+    assert "\n" not in message and message.endswith("(check the URL, the network path to it and mlstack_proxy).")
+    assert "rescued=1" in result.stdout
     assert not (tmp_path / "keyrings" / "repo.asc").exists()
