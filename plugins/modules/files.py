@@ -295,6 +295,8 @@ class View:
 
     def __init__(self) -> None:
         self.planned: t.Dict[str, t.Optional[str]] = {}
+        # The mode, uid and gid an earlier entry gives the directories it creates.
+        self.created: t.Dict[str, t.Tuple[int, int, int]] = {}
 
     def kind(self, path: str) -> t.Optional[str]:
         if path in self.planned:
@@ -341,14 +343,14 @@ class Action:
         return bool(self.mkdirs or self.write or self.remove or self.attrs)
 
 
-def attribute_changes(entry: Entry, st: os.stat_result) -> t.List[t.Tuple[str, str, str]]:
+def attribute_changes(entry: Entry, mode: int, uid: int, gid: int) -> t.List[t.Tuple[str, str, str]]:
     changes = []
-    if entry.mode is not None and stat.S_IMODE(st.st_mode) != entry.mode:
-        changes.append(("mode", "%04o" % stat.S_IMODE(st.st_mode), "%04o" % entry.mode))
-    if entry.uid is not None and st.st_uid != entry.uid:
-        changes.append(("owner", user_name(st.st_uid), user_name(entry.uid)))
-    if entry.gid is not None and st.st_gid != entry.gid:
-        changes.append(("group", group_name(st.st_gid), group_name(entry.gid)))
+    if entry.mode is not None and mode != entry.mode:
+        changes.append(("mode", "%04o" % mode, "%04o" % entry.mode))
+    if entry.uid is not None and uid != entry.uid:
+        changes.append(("owner", user_name(uid), user_name(entry.uid)))
+    if entry.gid is not None and gid != entry.gid:
+        changes.append(("group", group_name(gid), group_name(entry.gid)))
     return changes
 
 
@@ -387,11 +389,12 @@ def plan_entry(entry: Entry, view: View, want_diff: bool) -> Action:
             action.write = True
         view.planned[path] = entry.state
         return action
-    if path in view.planned:  # created by an earlier entry's parents: it will have that entry's attributes
+    if path in view.created:  # a parent an earlier entry creates: this entry's attributes apply after
+        action.attrs = attribute_changes(entry, *view.created[path])
         return action
     st = os.lstat(path)
     action.before = st
-    action.attrs = attribute_changes(entry, st)
+    action.attrs = attribute_changes(entry, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
     if entry.data is not None:
         if st.st_size == len(entry.data):
             action.old = read_file(path)
@@ -418,8 +421,11 @@ def missing_dirs(entry: Entry, view: View) -> t.List[str]:
             break
         current = parent
     missing.reverse()
+    owner = (entry.mode or 0, os.geteuid() if entry.uid is None else entry.uid,
+             os.getegid() if entry.gid is None else entry.gid)
     for path in missing:
         view.planned[path] = "directory"
+        view.created[path] = owner
     return missing
 
 

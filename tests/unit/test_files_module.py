@@ -336,3 +336,26 @@ def test_check_mode_counts_a_directory_an_earlier_entry_removes(tmp_path, capsys
                           {"path": str(tmp_path / "gone" / "a"), "content": "x", "mode": "0644"}], check=True)
     assert result["failed"] is True and "its directory %s does not exist" % (tmp_path / "gone") in result["msg"]
     assert (tmp_path / "gone").is_dir()
+
+
+def test_a_parent_created_by_an_earlier_entry_gets_its_own_entry_attributes(tmp_path, capsys):
+    child, parent = tmp_path / "a" / "b", tmp_path / "a"
+    entries = [{"path": str(child), "state": "directory", "mode": "0700"},
+               {"path": str(parent), "state": "directory", "mode": "0755"}]
+    checked = run(capsys, entries, check=True, diff=True)
+    assert checked["changed_paths"] == [str(child), str(parent)]
+    assert checked["diff"][1]["after_header"] == "%s (mode 0700 -> 0755)" % parent
+    assert not parent.exists()
+    assert run(capsys, entries)["changed_paths"] == [str(child), str(parent)]
+    assert mode_of(parent) == 0o755 and mode_of(child) == 0o700
+    assert run(capsys, entries)["changed"] is False
+
+
+def test_a_validate_failure_under_a_new_directory_names_what_was_already_applied(tmp_path, capsys):
+    new_dir = tmp_path / "new"
+    entries = [{"path": str(new_dir), "state": "directory", "mode": "0755"},
+               {"path": str(new_dir / "app.conf"), "content": "broken\n", "mode": "0644", "validate": VALIDATE}]
+    result = run(capsys, entries)
+    assert result["failed"] is True and result["msg"].startswith("files: %s: validate" % (new_dir / "app.conf"))
+    assert result["changed"] is True and result["changed_paths"] == [str(new_dir)]
+    assert os.listdir(new_dir) == []
