@@ -44,6 +44,27 @@ def _held_config(result):
     return (config or {}).get("digest", "") if isinstance(config, dict) else ""
 
 
+def offline_registry_probe_results(raw, refs):
+    """The one-call registry probe (a command printing a JSON list of {rc, stdout, stderr},
+    one per image, in the order of ``refs``) as the loop's registered result would be:
+    ``{"results": [{"item": ref, "rc": .., "stdout": ..}, ...]}``. A skipped probe (check
+    mode before the registry runs) gives every image rc 1: not held."""
+    refs = list(refs or [])
+    if not isinstance(raw, dict):
+        raise AnsibleFilterError("offline_registry_probe_results: expected the registered probe, got %s" % type(raw).__name__)
+    if raw.get("skipped") or "stdout" not in raw:
+        return {"results": [{"item": ref, "rc": 1, "stdout": "", "stderr": ""} for ref in refs]}
+    try:
+        answers = json.loads(raw.get("stdout") or "")
+    except ValueError:
+        raise AnsibleFilterError("offline_registry_probe_results: the registry probe printed no JSON list: %s"
+                                 % to_text(raw.get("stdout"))[:200])
+    if not isinstance(answers, list) or len(answers) != len(refs):
+        raise AnsibleFilterError("offline_registry_probe_results: the registry probe answered for %s images, %d were asked"
+                                 % (len(answers) if isinstance(answers, list) else "no", len(refs)))
+    return {"results": [dict(answer, item=ref) for ref, answer in zip(refs, answers)]}
+
+
 def offline_registry_to_push(probe):
     """The images (the loop items of the registered probe) whose config digest the registry
     does not hold under their target name."""
@@ -66,4 +87,5 @@ class FilterModule:
         return {
             "offline_registry_tls_sans": offline_registry_tls_sans,
             "offline_registry_to_push": offline_registry_to_push,
+            "offline_registry_probe_results": offline_registry_probe_results,
         }

@@ -12,13 +12,15 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.mlstack.platform.plugins.filter.offline_registry_import import (
     FilterModule,
+    offline_registry_probe_results,
     offline_registry_tls_sans,
     offline_registry_to_push,
 )
 
 
 def test_filters_are_registered():
-    assert set(FilterModule().filters()) == {"offline_registry_tls_sans", "offline_registry_to_push"}
+    assert set(FilterModule().filters()) == {"offline_registry_tls_sans", "offline_registry_to_push",
+                                             "offline_registry_probe_results"}
 
 
 def test_tls_sans_of_the_lab_registry():
@@ -73,3 +75,27 @@ def test_to_push_errors():
         offline_registry_to_push([])
     with pytest.raises(AnsibleFilterError, match="result 0 of the registry probe has no image item"):
         offline_registry_to_push({"results": [{"rc": 0}]})
+
+
+REFS = [{"target": "library/registry:3.1.0", "config": "sha256:aa"}, {"target": "pypiserver/pypiserver:v2", "config": "sha256:bb"}]
+
+
+def test_probe_results_pair_each_answer_with_its_image_and_feed_to_push():
+    held = json.dumps({"config": {"digest": "sha256:aa"}})
+    raw = {"rc": 0, "stdout": json.dumps([{"rc": 0, "stdout": held, "stderr": ""},
+                                          {"rc": 1, "stdout": "", "stderr": "manifest unknown"}])}
+    probe = offline_registry_probe_results(raw, REFS)
+    assert [r["item"]["target"] for r in probe["results"]] == ["library/registry:3.1.0", "pypiserver/pypiserver:v2"]
+    assert offline_registry_to_push(probe) == [REFS[1]]
+
+
+def test_a_skipped_probe_holds_nothing():
+    probe = offline_registry_probe_results({"skipped": True, "changed": False}, REFS)
+    assert offline_registry_to_push(probe) == REFS
+
+
+def test_a_probe_that_answers_for_other_images_is_refused():
+    with pytest.raises(AnsibleFilterError, match="answered for 1 images, 2 were asked"):
+        offline_registry_probe_results({"rc": 0, "stdout": json.dumps([{"rc": 1, "stdout": ""}])}, REFS)
+    with pytest.raises(AnsibleFilterError, match="no JSON list"):
+        offline_registry_probe_results({"rc": 0, "stdout": "Traceback"}, REFS)
