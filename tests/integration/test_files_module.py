@@ -199,6 +199,7 @@ def timing(repetitions: int) -> None:
     if reason:
         sys.exit("timing: " + reason)
     work = pathlib.Path(tempfile.mkdtemp(prefix="mlstack-files-timing."))
+    print("load average at the start: %.2f %.2f %.2f" % os.getloadavg())
     start_host()
     try:
         write_project(work)
@@ -214,7 +215,7 @@ def timing(repetitions: int) -> None:
                 assert run.returncode == 0, run.stdout + run.stderr
                 assert recap(run)["changed"] == 0, "not a no-op run: " + name
                 figures[name].append((task_seconds(run), wall))
-        print("load average before/after:", os.getloadavg())
+        print("load average at the end: %.2f %.2f %.2f" % os.getloadavg())
         for name, rows in figures.items():
             tasks = sorted(r[0] for r in rows)
             walls = sorted(r[1] for r in rows)
