@@ -168,8 +168,8 @@ FIXTURES: dict[str, dict[str, Any]] = {
         "_vars_render_storage_kinds": ["import", "export"],
     },
     "nautilus": {
-        "_nautilus_network_info": {"exists": True, "network": {"IPAM": {"Config": [{"Subnet": "172.30.0.0/16",
-                                                                                  "Gateway": "172.30.0.1"}]}}},
+        "_nautilus_network_info": {"exists": True, "network": {"IPAM": {"Config": [
+            {"Subnet": "172.30.0.0/16", "Gateway": "172.30.0.1"}]}}},
         "_nautilus_secrets": {"DB_PASS": "db-pass", "GITLAB_ADMIN_TOKEN": "token"},
         "_nautilus_network_result": {"changed": False}, "_nautilus_image_copy": {"changed": True},
     },

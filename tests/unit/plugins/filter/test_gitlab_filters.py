@@ -59,8 +59,8 @@ def test_published_ports_of_https():
 
 def test_published_ports_of_an_ipv6_address_in_brackets():
     # community.docker refuses an IPv6 bind address without brackets.
-    assert gitlab_published_ports("http://g", "fd00::40", 80, 443, 2222, 5050) == ["[fd00::40]:80:80",
-                                                                                  "[fd00::40]:2222:22"]
+    ports = gitlab_published_ports("http://g", "fd00::40", 80, 443, 2222, 5050)
+    assert ports == ["[fd00::40]:80:80", "[fd00::40]:2222:22"]
 
 
 @pytest.mark.parametrize("host,scheme,port,url", [

@@ -66,8 +66,8 @@ def test_pip_env():
     assert label_studio_pip_env(proxy) == {
         "http_proxy": "http://proxy:3128", "HTTP_PROXY": "http://proxy:3128", "https_proxy": "http://proxy:3129",
         "HTTPS_PROXY": "http://proxy:3129", "no_proxy": "localhost,.site", "NO_PROXY": "localhost,.site"}
-    assert label_studio_pip_env({"https": "http://p:1"}) == {"https_proxy": "http://p:1", "HTTPS_PROXY": "http://p:1",
-                                                            "no_proxy": "", "NO_PROXY": ""}
+    env = label_studio_pip_env({"https": "http://p:1"})
+    assert env == {"https_proxy": "http://p:1", "HTTPS_PROXY": "http://p:1", "no_proxy": "", "NO_PROXY": ""}
     # The wheelhouse needs no network; no proxy, no environment.
     assert label_studio_pip_env(proxy, True) == {}
     assert label_studio_pip_env({}) == {} == label_studio_pip_env(None)
