@@ -121,7 +121,9 @@ def test_url_timeout_is_one_line_naming_what_and_the_last_status(capsys, server)
     assert "\n" not in result["msg"]
     assert result["msg"] == "Label Studio's API at %s: not ready after 1 s (%d tries; last: HTTP 502)" % (
         srv.url, result["attempts"])
-    assert result["attempts"] == len(srv.requests) >= 3
+    # Retried (at least twice in 0.6 s at a 0.2 s interval, even on a loaded machine where a
+    # request can take longer than the interval), and every try counted.
+    assert result["attempts"] == len(srv.requests) >= 2
     assert result["status"] == 502 and result["answer"] == "HTTP 502"
 
 
