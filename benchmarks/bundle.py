@@ -101,8 +101,8 @@ def main() -> None:
                             text=True).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, check=True,
                            capture_output=True, text=True).stdout.strip()
-    print("commit %s%s, %s UTC, load average %s" % (commit, " (working tree modified)" if dirty else "",
-                                                  time.strftime("%Y-%m-%d %H:%M", time.gmtime()), load()))
+    print("commit %s%s, %s UTC, load average %s" % (
+        commit, " (working tree modified)" if dirty else "", time.strftime("%Y-%m-%d %H:%M", time.gmtime()), load()))
     snapshot()
     subprocess.run([str(ROOT / "tests/lab/lab.sh"), "mirror"], check=True, env=env())
     bundle = WORK / "bundle"

@@ -22,11 +22,11 @@ _BLOCK = re.compile(r"(?m)^(\S+):\n\s+Installed: (\S+)\n\s+Candidate: (\S+)")
 def _installed(policy):
     if not isinstance(policy, str):
         raise AnsibleFilterError("apt_policy: expected the stdout of apt-cache policy, got %s" % type(policy).__name__)
-    return {name: (None if version == "(none)" else version) for name, version, _ in _BLOCK.findall(policy)}
+    return {name: (None if version == "(none)" else version) for name, version, _candidate in _BLOCK.findall(policy)}
 
 
 def _split(package):
-    name, _, version = str(package).partition("=")
+    name, _sep, version = str(package).partition("=")
     if not name:
         raise AnsibleFilterError("apt_policy: %r is not a package name" % (package,))
     return name, version

@@ -176,7 +176,7 @@ def inputs_digest(src: str, galaxy: str) -> t.Optional[str]:
     """A digest of everything the tarball is made from: each selected file's path and
     sha256 (a symbolic link's target too), galaxy.yml, and the ansible-core version that
     builds. None: no digest can be made (always build)."""
-    from ansible.release import __version__ as ansible_version
+    from ansible.module_utils.ansible_release import __version__ as ansible_version
 
     checkout = os.path.isfile(os.path.join(src, "galaxy.yml"))
     selected = galaxy_selection(src) if checkout else installed_selection(src)
@@ -200,7 +200,7 @@ class BuildRecord:
     def __init__(self, cache_dir: t.Optional[str], dest: str) -> None:
         self.path = None
         if cache_dir:
-            cache_dir = os.path.realpath(os.path.expanduser(cache_dir))
+            cache_dir = os.path.realpath(cache_dir)  # type path: expanded by the argument spec
             self.path = os.path.join(cache_dir, "bundle_collection",
                                      sha256_bytes(os.path.realpath(dest).encode())[:24] + ".json")
         self.dest = dest

@@ -94,7 +94,6 @@ def test_declared_entry_points_exist(role):
     assert not missing, "roles/%s/meta/argument_specs.yml declares entry points with no task file: %s" % (role, missing)
 
 
-
 # --- no playbook and no other role reads a role's private variables --------------------------
 # A role's private variables are the `_`-prefixed names of its vars/ and defaults/ files and any
 # `_<role>_...` name (set_fact, register, task vars). They are the role's own business and may
@@ -170,7 +169,7 @@ def test_the_private_scan_sees_a_read():
             "# _gitlab_local_url, named in a comment\n"
             "y: \"{{ _gitlab_runner_register_result.changed }}\"\n"
             "z: \"{{ mlstack.platform._minio_x }} {{ _mlstack_backup_run }} {{ verify_minio_bucket_names }} {{ _services }}\"\n")
-    found = [(where, name, owners) for where, name, owners in private_reads("playbooks/x.yml", text, private)]
+    found = list(private_reads("playbooks/x.yml", text, private))
     assert found == [("playbooks/x.yml:1", "_minio_bucket_names", "minio"),
                      ("playbooks/x.yml:3", "_gitlab_runner_register_result", "gitlab_runner")]
     # Inside the role itself, and for a name the role defines, nothing is found.
