@@ -132,8 +132,6 @@ FIXTURES: dict[str, dict[str, Any]] = {
     "postgres": {
         "_postgres_postmaster_pid": {"content": "NDIxMzcKL3Zhci9saWIvcG9zdGdyZXNxbC8xNS9tYWluCjE3MzMyMjI4MDAKNTQzMwovdmFyL3J1bi9wb3N0Z3Jlc3FsCg=="},
         "_postgres_packages_pending": False,
-        "_postgres_db_results": {"results": [{"changed": True, "item": {"name": "determined"}},
-                                             {"changed": False, "item": {"name": "pachyderm"}}]},
     },
     "offline_registry": {
         "_offline_registry_in_registry": {"results": [
