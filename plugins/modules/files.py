@@ -102,6 +102,8 @@ attributes:
     description: Needs a POSIX host (users and groups from its passwd and group databases).
 notes:
   - SELinux contexts are not managed; a rewritten file gets its directory's default context.
+  - In check mode an owner or group that does not exist yet (a task before this one creates it, and check mode
+    did not run that task) makes the entry count as a change, with a warning; outside check mode it fails.
   - When a changed file's directory is created by an earlier entry of the same task, that file is written and
     validated after the directory exists, so a failed check there leaves the earlier entries applied (the
     failure lists them in RV(changed_paths)).
@@ -194,7 +196,7 @@ class FilesError(Exception):
 class Entry:
     """One entry's arguments, checked: mode as a number, owner and group as ids."""
 
-    def __init__(self, raw: t.Dict[str, t.Any]) -> None:
+    def __init__(self, raw: t.Dict[str, t.Any], check_mode: bool = False) -> None:
         self.given = raw["path"]
         if not isinstance(self.given, str) or not os.path.isabs(self.given):
             raise FilesError("%r: path must be absolute" % (self.given,))
@@ -207,6 +209,9 @@ class Entry:
         self.mode: t.Optional[int] = None
         self.uid: t.Optional[int] = None
         self.gid: t.Optional[int] = None
+        # Check mode only: an owner or group that does not exist yet (a task before this one
+        # creates it, and check mode did not run it): the entry counts as changing to it.
+        self.pending_names: t.Dict[str, str] = {}
         self.data: t.Optional[bytes] = None
         if self.state == "absent":
             extra = [k for k in ("mode", "owner", "group", "content", "secret_content", "validate") if raw.get(k) is not None]
@@ -214,8 +219,18 @@ class Entry:
                 raise FilesError("%s: state absent takes no %s" % (self.given, ", ".join(extra)))
             return
         self.mode = parse_mode(self.given, raw.get("mode"))
-        self.uid = resolve_owner(self.given, raw.get("owner"))
-        self.gid = resolve_group(self.given, raw.get("group"))
+        try:
+            self.uid = resolve_owner(self.given, raw.get("owner"))
+        except FilesError:
+            if not check_mode:
+                raise
+            self.uid, self.pending_names["owner"] = PENDING_ID, raw["owner"]
+        try:
+            self.gid = resolve_group(self.given, raw.get("group"))
+        except FilesError:
+            if not check_mode:
+                raise
+            self.gid, self.pending_names["group"] = PENDING_ID, raw["group"]
         if self.state == "directory":
             extra = [k for k in ("content", "secret_content", "validate") if raw.get(k) is not None]
             if extra:
@@ -242,6 +257,10 @@ def parse_mode(path: str, value: t.Any) -> int:
     if not MODE.fullmatch(value):
         raise FilesError("%s: mode %r is not an octal string of 3 or 4 digits such as \"0644\"" % (path, value))
     return int(value, 8)
+
+
+# The id check mode gives an owner or group that does not exist yet: matches no file's.
+PENDING_ID = -2
 
 
 def resolve_owner(path: str, name: t.Optional[str]) -> t.Optional[int]:
@@ -348,9 +367,9 @@ def attribute_changes(entry: Entry, mode: int, uid: int, gid: int) -> t.List[t.T
     if entry.mode is not None and mode != entry.mode:
         changes.append(("mode", "%04o" % mode, "%04o" % entry.mode))
     if entry.uid is not None and uid != entry.uid:
-        changes.append(("owner", user_name(uid), user_name(entry.uid)))
+        changes.append(("owner", user_name(uid), entry.pending_names.get("owner") or user_name(entry.uid)))
     if entry.gid is not None and gid != entry.gid:
-        changes.append(("group", group_name(gid), group_name(entry.gid)))
+        changes.append(("group", group_name(gid), entry.pending_names.get("group") or group_name(entry.gid)))
     return changes
 
 
@@ -570,8 +589,8 @@ def sync_dir(path: str) -> None:
         os.close(fd)
 
 
-def parse_entries(raw_entries: t.List[t.Dict[str, t.Any]]) -> t.List[Entry]:
-    entries = [Entry(raw) for raw in raw_entries]
+def parse_entries(raw_entries: t.List[t.Dict[str, t.Any]], check_mode: bool = False) -> t.List[Entry]:
+    entries = [Entry(raw, check_mode) for raw in raw_entries]
     seen: t.Dict[str, str] = {}
     for entry in entries:
         if entry.path in seen:
@@ -583,7 +602,11 @@ def parse_entries(raw_entries: t.List[t.Dict[str, t.Any]]) -> t.List[Entry]:
 def run(module: AnsibleModule) -> t.Dict[str, t.Any]:
     """Check and plan every entry, then (outside check mode) apply the plan."""
     want_diff = bool(module._diff)  # pylint: disable=protected-access
-    entries = parse_entries(module.params["entries"])
+    entries = parse_entries(module.params["entries"], module.check_mode)
+    for entry in entries:
+        for what, name in sorted(entry.pending_names.items()):
+            module.warn("Check mode: %s: %s %r does not exist yet (a task before this one creates it outside check mode);"
+                        " counted as a change" % (entry.given, what, name))
     view = View()
     actions = [plan_entry(entry, view, want_diff) for entry in entries]
     changed = [action for action in actions if action.changed]

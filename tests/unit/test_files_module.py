@@ -306,6 +306,34 @@ def test_an_unknown_owner_or_group_fails_naming_it_before_any_change(tmp_path, c
         assert not first.exists()
 
 
+def test_check_mode_counts_an_owner_still_to_create_as_a_change_and_says_so(tmp_path, capsys):
+    # On a fresh host in check mode, the user a role creates a task earlier does not exist
+    # (check mode did not create it): the entry is a change to it, with a warning, not a failure
+    # (found by the e2e check mode of a fresh site: Label Studio's data directory).
+    new_dir, existing = tmp_path / "data", tmp_path / "existing.conf"
+    existing.write_text("x")
+    os.chmod(existing, 0o644)
+    entries = [{"path": str(new_dir), "state": "directory", "mode": "0750", "owner": "no-such-name-4f2"},
+               {"path": str(existing), "content": "x", "mode": "0644", "group": "no-such-group-4f2"}]
+    result = run(capsys, entries, check=True, diff=True)
+    assert result["changed"] is True and result["changed_paths"] == [str(new_dir), str(existing)]
+    assert not new_dir.exists()
+    assert any("owner 'no-such-name-4f2' does not exist yet" in w for w in warning_texts(result))
+    assert any("group 'no-such-group-4f2' does not exist yet" in w for w in warning_texts(result))
+    assert "-> no-such-group-4f2" in result["diff"][1]["after_header"]
+    # Outside check mode it still fails, naming it, before any change.
+    result = run(capsys, entries)
+    assert result["failed"] is True and "owner 'no-such-name-4f2' is not a user on this host" in result["msg"]
+    assert not new_dir.exists()
+
+
+def warning_texts(result: t.Dict[str, t.Any]) -> t.List[str]:
+    texts = []
+    for warning in result.get("warnings") or []:
+        texts.append(warning if isinstance(warning, str) else str((warning.get("event") or {}).get("msg", warning)))
+    return texts
+
+
 def test_arguments_that_do_not_fit_the_state_are_refused(tmp_path, capsys):
     cases = [
         ({"path": str(tmp_path / "a"), "mode": "0644"}, "needs exactly one of content and secret_content"),
