@@ -16,8 +16,11 @@ import pytest
 from testinfra.host import Host
 
 from conftest import INVENTORY_DIR, SCENARIO_DIR
+from pg import Consumer, psql_local, psql_tcp, wait_until_ready
 
 BACKUP_UNIT = "mlstack-postgres-backup"
+CONF = "/etc/postgresql/15/main/conf.d/50-mlstack.conf"
+UNIT = "postgresql@15-main"
 LIMIT = "postgres-server,postgres-client"
 
 
@@ -62,6 +65,44 @@ def test_backup_can_be_switched_off_and_on_again(server: Host) -> None:
     converge()
     assert server.service(f"{BACKUP_UNIT}.timer").is_enabled
     assert server.service(f"{BACKUP_UNIT}.timer").is_running
+
+
+def test_a_run_cut_off_before_its_reload_is_completed_by_the_next_run(
+    server: Host, client: Host, server_address: str, consumers: dict[str, Consumer]
+) -> None:
+    """The role's files are on disk as the role writes them, the server still runs without them.
+
+    That is what a run killed between writing the files and reloading the server leaves
+    (found by tests/e2e's fault injection: listen_addresses stayed localhost forever). The
+    server is started on a copy of the file without listen_addresses, then the role's file
+    is put back without a reload; the next run must load it and restart for it.
+    """
+    server.check_output(f"cp -p {CONF} {CONF}.kept && sed -i -e '/^listen_addresses/d' -e '/^mlstack.config_id/d' {CONF}")
+    server.check_output(f"systemctl restart {UNIT}")
+    wait_until_ready(server)
+    server.check_output(f"mv {CONF}.kept {CONF}")
+    assert psql_local(server, "SHOW listen_addresses") == "localhost"
+    assert psql_tcp(client, consumers["labelstudio"], "SELECT 1").rc != 0
+
+    output = converge()
+    assert "Restart the server for listen_addresses" in output, output[-5000:]
+    assert psql_local(server, "SHOW listen_addresses") == f"localhost,{server_address}"
+    assert psql_tcp(client, consumers["labelstudio"], "SELECT 1").stdout.strip() == "1"
+    assert recap(converge())["postgres-server"]["changed"] == 0
+
+
+def test_a_setting_overridden_by_alter_system_fails_the_run_naming_it(server: Host) -> None:
+    psql_local(server, "ALTER SYSTEM SET work_mem = '7MB'")
+    psql_local(server, "SELECT pg_reload_conf()")
+    try:
+        result = run_converge()
+    finally:
+        psql_local(server, "ALTER SYSTEM RESET work_mem")
+        psql_local(server, "SELECT pg_reload_conf()")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    failure = output[output.index("fatal: [postgres-server]"):]
+    assert "do not come from" in failure and "work_mem" in failure and "postgresql.auto.conf" in failure, failure[:3000]
 
 
 @pytest.mark.parametrize(
