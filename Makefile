@@ -28,7 +28,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help venv collection-link lab lab-down lint yamllint ansible-lint sanity unit \
-        integration bundle-test e2e molecule molecule-and-e2e test test-quick demo demo-multi demo-airgap demo-down build build-check bench-image-import bench-site bench-e2e bench-load bench-bundle ee clean $(addprefix molecule-,$(SCENARIOS))
+        integration bundle-test e2e molecule molecule-and-e2e test test-quick test-lane-quick test-lane-tiers demo demo-multi demo-airgap demo-down build build-check bench-image-import bench-site bench-e2e bench-load bench-bundle ee clean $(addprefix molecule-,$(SCENARIOS))
 
 help:
 	@echo "make demo | demo-multi | demo-airgap | test | test-quick | e2e | lab | lab-down | build | molecule-<scenario>"
@@ -95,7 +95,23 @@ e2e: venv lab collection-link
 molecule-and-e2e: venv lab collection-link
 	MOLECULE_JOBS=$(MOLECULE_JOBS) BIN=$(BIN) tests/molecule_all.sh --with-e2e
 
-test: venv lab test-quick build-check integration bundle-test molecule-and-e2e
+# make test: the quick checks (lint, sanity, unit, build-check: one process each, mostly one
+# core) in one lane beside the integration and bundle tiers in another (two cores on these
+# machines), each lane in order; then the molecule/e2e pool. Each lane's output is printed
+# together when it ends (--output-sync).
+test: venv lab collection-link
+	$(MAKE) --no-print-directory -j2 --output-sync=recurse test-lane-quick test-lane-tiers
+	$(MAKE) --no-print-directory molecule-and-e2e
+
+test-lane-quick: venv collection-link
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory -j1 test-quick build-check \
+	  && echo "=== lane lint, sanity, unit, build-check: passed in $$(( $$(date +%s) - start )) s"
+
+test-lane-tiers: venv lab collection-link
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory -j1 integration bundle-test \
+	  && echo "=== lane integration, bundle tier: passed in $$(( $$(date +%s) - start )) s"
 
 # Figures, not assertions: prints module vs `docker load -i` / `sha256sum` (docs/performance.md).
 bench-image-import: venv lab collection-link

@@ -49,6 +49,9 @@ install_packages() {
   command -v gpg >/dev/null 2>&1 || missing+=(gpg)
   # The SSH lab (multi-up): the lab's key pair and Ansible's SSH connection.
   command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
+  # tests/sanity.sh's shellcheck: installed here, once, so that make test's two lanes never
+  # run apt-get at the same time.
+  command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     as_root apt-get update -qq
