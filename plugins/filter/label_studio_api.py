@@ -1,23 +1,18 @@
 # Copyright: mlstack.platform developers
 # Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
 """What the label_studio role computes: the addresses it listens on and talks to, pip's
-arguments and proxy environment, the body of an S3 storage of a project, and the session
-cookie of a login.
+arguments and proxy environment. (Projects and their S3 storages are the module
+label_studio_projects' work, plugins/module_utils/_label_studio_api.py.)
 
 Documentation of the filters is beside this file (label_studio_local_url.yml, ...).
 """
 
 from __future__ import annotations
 
-import re
 from urllib.parse import urlsplit
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
-from ansible.module_utils.parsing.convert_bool import boolean
-
-STORAGE_KINDS = ("import", "export")
-_SESSION = re.compile(r"sessionid=([^;,]+)")
 
 
 def _host(address):
@@ -76,48 +71,6 @@ def label_studio_pip_env(proxy, from_wheelhouse=False):
     return env
 
 
-def label_studio_storage_body(spec, kind, project_id, title, default_bucket, region, keys):
-    """What is sent to create or update a project's S3 import or export storage: the
-    project's ``s3_<kind>`` settings (``spec``) with their defaults (the role's bucket, no
-    prefix, the import's flags) and the consumer's keys. SECRET: holds the keys."""
-    if kind not in STORAGE_KINDS:
-        raise AnsibleFilterError("label_studio_storage_body: kind must be import or export, got %r" % (kind,))
-    spec = spec or {}
-    if not isinstance(spec, dict):
-        raise AnsibleFilterError("label_studio_storage_body: s3_%s of project %r must be a dict" % (kind, title))
-    if not title:
-        raise AnsibleFilterError("label_studio_storage_body: the %s storage needs a title" % kind)
-    if not isinstance(keys, dict) or "s3_access_key" not in keys or "s3_secret_key" not in keys:
-        raise AnsibleFilterError("label_studio_storage_body: the S3 keys (s3_access_key, s3_secret_key) are missing")
-    try:
-        project_id = int(project_id)
-    except (TypeError, ValueError):
-        raise AnsibleFilterError("label_studio_storage_body: the project id must be a number, got %r" % (project_id,))
-    body = {
-        "project": project_id,
-        "title": to_text(title),
-        "bucket": spec.get("bucket") or default_bucket,
-        "prefix": spec.get("prefix", ""),
-        "region_name": region,
-        "aws_access_key_id": keys["s3_access_key"],
-        "aws_secret_access_key": keys["s3_secret_key"],
-    }
-    if kind == "import":
-        body.update(regex_filter=spec.get("regex_filter", ""),
-                    use_blob_urls=boolean(spec.get("use_blob_urls", False), strict=False),
-                    presign=boolean(spec.get("presign", True), strict=False),
-                    recursive_scan=boolean(spec.get("recursive_scan", False), strict=False))
-    else:
-        body.update(can_delete_objects=boolean(spec.get("can_delete_objects", False), strict=False))
-    return body
-
-
-def label_studio_session_cookie(set_cookie):
-    """The ``sessionid`` value of a raw Set-Cookie header, '' when there is none."""
-    match = _SESSION.search(to_text(set_cookie or ""))
-    return match.group(1) if match else ""
-
-
 class FilterModule:
     """The label_studio role's computed values."""
 
@@ -127,6 +80,4 @@ class FilterModule:
             "label_studio_local_url": label_studio_local_url,
             "label_studio_pip_args": label_studio_pip_args,
             "label_studio_pip_env": label_studio_pip_env,
-            "label_studio_storage_body": label_studio_storage_body,
-            "label_studio_session_cookie": label_studio_session_cookie,
         }

@@ -155,15 +155,6 @@ FIXTURES: dict[str, dict[str, Any]] = {
     },
     "label_studio": {
         "_label_studio_purelib": {"rc": 0, "stdout": "/opt/mlstack/label-studio/lib/python3.11/site-packages\n"},
-        "_label_studio_found": {"json": {"results": [{"id": 3, "title": "Lab images"}, {"id": 4, "title": "Lab images 2"},
-                                                     {"id": 5, "title": "Seed"}]}},
-        "_label_studio_project": {"title": "Lab images", "s3_export": {"prefix": "lab/annotations"},
-                                  "s3_import": {"bucket": "raw", "prefix": "in/", "regex_filter": ".*jpg", "presign": "no",
-                                                "use_blob_urls": True, "title": ""}},
-        "_label_studio_project_id": "3",
-        "_label_studio_secrets": {"s3_access_key": "LSKEY", "s3_secret_key": "ls-secret"},
-        "_label_studio_login": {"set_cookie": "csrftoken=abc; Path=/, sessionid=s3ss10n; HttpOnly; Path=/"},
-        "_vars_render_storage_kinds": ["import", "export"],
     },
     "nautilus": {
         "_nautilus_network_info": {"exists": True, "network": {"IPAM": {"Config": [
@@ -185,7 +176,6 @@ FIXTURES: dict[str, dict[str, Any]] = {
 LOOPS: dict[str, dict[str, str]] = {
     "minio": {"_minio_consumer": "_minio_consumers"},
     "gitlab_runner": {"_gitlab_runner_item": "gitlab_runner_runners"},
-    "label_studio": {"_label_studio_project": "label_studio_projects", "_label_studio_storage_kind": "_vars_render_storage_kinds"},
 }
 # A variant's value UNDEFINED removes the variable (a task that registers it did not run).
 UNDEFINED = "!undefined"
@@ -193,12 +183,10 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
     "label_studio": {
         "index-proxy": {"label_studio_pip_index_url": "http://pypi.site.example:8080/simple", "label_studio_pip_trust_index_host": True,
                         "mlstack_proxy": {"http": "http://proxy:3128", "no_proxy": ["localhost", ".site"]},
-                        "label_studio_bind_address": "0.0.0.0", "_label_studio_purelib": {"rc": 1, "stdout": ""},
-                        "_label_studio_login": {}},
-        "https-proxy-ipv6": {"mlstack_proxy": {"https": "http://proxy:3128"}, "label_studio_bind_address": "fd00::7",
-                             "_label_studio_found": {"json": {}}},
+                        "label_studio_bind_address": "0.0.0.0", "_label_studio_purelib": {"rc": 1, "stdout": ""}},
+        "https-proxy-ipv6": {"mlstack_proxy": {"https": "http://proxy:3128"}, "label_studio_bind_address": "fd00::7"},
         "offline-wheelhouse": {"mlstack_offline": True, "mlstack_proxy": {"http": "http://proxy:3128"},
-                               "label_studio_bind_address": "::", "_label_studio_login": {"set_cookie": "csrftoken=x"}},
+                               "label_studio_bind_address": "::"},
         "index-untrusted": {"label_studio_pip_index_url": "https://pypi.site.example/simple", "label_studio_install": "container"},
     },
     "gitlab": {
