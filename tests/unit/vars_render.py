@@ -180,6 +180,29 @@ LOOPS: dict[str, dict[str, str]] = {
 # A variant's value UNDEFINED removes the variable (a task that registers it did not run).
 UNDEFINED = "!undefined"
 VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
+    "docker_host": {
+        "gpu-proxy-local-log": {
+            "docker_host_gpu": "always", "docker_host_nvidia_default_runtime": True, "docker_host_log_driver": "local",
+            "mlstack_proxy": {"http": "http://proxy:3128", "https": "http://proxy:3129",
+                              "no_proxy": ["localhost", "10.0.0.0/8", "*.site", ".example.com", "registry"]},
+            "docker_host_data_root": "/srv/docker", "docker_host_storage_driver": "overlay2",
+            "docker_host_insecure_registries": ["reg.site:5000"],
+            "docker_host_registry_mirrors": ["https://registry.site.internal:5000", "https://mirror.site"],
+            "docker_host_daemon_extra": {"runtimes": {"runc2": {"path": "/usr/bin/runc"}}, "log-opts": {"mode": "non-blocking"},
+                                         "default-runtime": "runc"},
+            "_docker_host_proxy_user": "gitlab-runner",
+            "_docker_host_client_config_raw": {"content": base64.b64encode(json.dumps(
+                {"auths": {"reg.site:5000": {"auth": "eDp5"}}, "proxies": {"old": {"httpProxy": "http://old"}}}).encode()).decode()}},
+        "gpu-count-journald-https": {
+            "docker_host_gpu": "auto", "docker_host_gpu_count": "2", "docker_host_log_driver": "journald",
+            "mlstack_proxy": {"https": "http://proxy:3129"}, "mlstack_registry": "",
+            "_docker_host_proxy_user": "gitlab-runner"},
+        "no-proxy-drops-proxies": {
+            "mlstack_proxy": {"no_proxy": ["localhost"]}, "docker_host_gpu_count": 0, "docker_host_live_restore": False,
+            "_docker_host_proxy_user": "gitlab-runner",
+            "_docker_host_client_config_raw": {"content": base64.b64encode(json.dumps(
+                {"proxies": {"default": {"httpProxy": "http://old"}}, "detachKeys": "ctrl-e"}).encode()).decode()}},
+    },
     "label_studio": {
         "index-proxy": {"label_studio_pip_index_url": "http://pypi.site.example:8080/simple", "label_studio_pip_trust_index_host": True,
                         "mlstack_proxy": {"http": "http://proxy:3128", "no_proxy": ["localhost", ".site"]},
