@@ -17,7 +17,6 @@ from ansible_collections.mlstack.platform.plugins.filter.label_studio_api import
 )
 
 
-
 def test_filters_are_registered():
     assert set(FilterModule().filters()) == {"label_studio_listen", "label_studio_local_url", "label_studio_pip_args",
                                              "label_studio_pip_env"}
