@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from ansible.errors import AnsibleFilterError
+from ansible.utils.vars import merge_hash
 from ansible.module_utils.common.text.converters import to_text
 
 # Log drivers that take max-size and max-file.
@@ -44,25 +45,6 @@ def _dict(value, filter_name, what):
     return value
 
 
-def _unique(items):
-    seen = []
-    for item in items:
-        if item not in seen:
-            seen.append(item)
-    return seen
-
-
-def _merge(base, overlay):
-    """combine(recursive=True): dicts merged key by key, anything else (lists too) replaced."""
-    merged = dict(base)
-    for key, value in overlay.items():
-        if isinstance(merged.get(key), dict) and isinstance(value, dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def docker_daemon_config(log_driver, log_max_size="10m", log_max_file=3, live_restore=True, data_root="",
                          storage_driver="", default_address_pools=None, registry="", registry_mirrors=None,
                          insecure_registries=None, gpu=False, nvidia_default_runtime=False, extra=None):
@@ -79,8 +61,9 @@ def docker_daemon_config(log_driver, log_max_size="10m", log_max_file=3, live_re
         config["log-opts"] = {"max-size": to_text(log_max_size), "max-file": to_text(log_max_file)}
     config["live-restore"] = live_restore
     registry = to_text(registry or "")
-    mirrors = _unique((["https://" + registry] if registry else [])
-                      + _list(registry_mirrors, name, "docker_host_registry_mirrors"))
+    # Each once, in order (dict keys keep their first position).
+    mirrors = list(dict.fromkeys((["https://" + registry] if registry else [])
+                                 + _list(registry_mirrors, name, "docker_host_registry_mirrors")))
     optional = {
         "data-root": data_root,
         "storage-driver": storage_driver,
@@ -93,8 +76,9 @@ def docker_daemon_config(log_driver, log_max_size="10m", log_max_file=3, live_re
         nvidia = {"runtimes": {k: dict(v, args=list(v["args"])) for k, v in NVIDIA_RUNTIME.items()}}
         if nvidia_default_runtime:
             nvidia["default-runtime"] = "nvidia"
-        config = _merge(config, nvidia)
-    return _merge(config, _dict(extra, name, "docker_host_daemon_extra"))
+        config = merge_hash(config, nvidia, recursive=True, list_merge="replace")
+    # What combine(recursive=True) does: dicts merged key by key, lists replaced.
+    return merge_hash(config, _dict(extra, name, "docker_host_daemon_extra"), recursive=True, list_merge="replace")
 
 
 def _proxy(proxy, filter_name):
